@@ -1,0 +1,3 @@
+from neurrator.cli import main
+
+raise SystemExit(main())

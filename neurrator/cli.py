@@ -1,0 +1,70 @@
+"""Command line: ``neurrator run`` (the notebook chain) and ``neurrator env`` (what this machine has)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from neurrator.config import find_project_root
+
+
+def _run(args: argparse.Namespace) -> int:
+    from neurrator.runner import NotebookFailed, UnknownParameter, chain_sources, parse_parameters, run_chain
+
+    root = Path(args.project) if args.project else find_project_root()
+    if root is None:
+        print("error: not inside the neurrator project (no _toc.yml + pyproject.toml above here); use --project", file=sys.stderr)
+        return 2
+    try:
+        params = parse_parameters(args.parameter or [], args.parameters_file)
+        if args.data_dir:
+            params["data_dir"] = str(Path(args.data_dir).resolve())
+        sources = chain_sources(root, args.notebooks)
+        run_name = args.name or str(params.get("profile", "demo"))
+        results = run_chain(
+            sources, params, run_name=run_name, runs_dir=root / "runs",
+            publish_dir=(root / "book") if args.publish else None, cwd=root, progress=not args.quiet,
+        )
+    except (NotebookFailed, UnknownParameter, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    total = sum(r.seconds for r in results)
+    print(f"ran {len(results)} notebook(s) in {total:.1f} s")
+    return 0
+
+
+def _env(args: argparse.Namespace) -> int:
+    from neurrator.config import resolve_data_dir
+    from neurrator.environment import machine_summary, package_versions
+
+    for key, value in machine_summary().items():
+        print(f"{key:>14}: {value}")
+    print(f"{'data dir':>14}: {resolve_data_dir(create=False)}")
+    print(package_versions().to_string(index=False))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="neurrator", description="Neurrator: can neurons speak?")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="execute the notebook chain with papermill")
+    run.add_argument("notebooks", nargs="*", help="notebooks to run (stems like 03_train, prefixes like 03, or .py paths); default: all, in _toc.yml order")
+    run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), help="set a notebook parameter (value parsed as YAML); repeatable")
+    run.add_argument("-f", "--parameters-file", metavar="YAML", help="YAML file of parameters (-p overrides it)")
+    run.add_argument("--name", help="run name: outputs go to runs/<name>/ (default: the profile)")
+    run.add_argument("--data-dir", help="data directory (sets the data_dir parameter; default $NEURRATOR_DATA or ./data)")
+    run.add_argument("--publish", action="store_true", help="refresh book/*.ipynb with the executed notebooks")
+    run.add_argument("--project", help="project root (default: found above the working directory)")
+    run.add_argument("-q", "--quiet", action="store_true", help="no per-cell progress bar")
+    run.set_defaults(func=_run)
+
+    env = sub.add_parser("env", help="print versions, device and data directory")
+    env.set_defaults(func=_env)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)

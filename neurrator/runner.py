@@ -1,0 +1,232 @@
+"""Execute the notebook chain with papermill: ``neurrator run``.
+
+Each ``notebooks/NN_name.py`` (jupytext py:percent) is converted in memory, executed with
+papermill in chain order (the order of ``_toc.yml``) and written to ``runs/<name>/NN_name.ipynb``.
+With ``publish`` the executed notebook, stripped of volatile metadata, replaces
+``book/NN_name.ipynb``. A failing notebook stops the chain with :class:`NotebookFailed`, naming
+the notebook and cell; notebooks that already ran keep their outputs.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import nbformat
+import yaml
+
+from neurrator.artifacts import write_text_atomic
+
+INJECTED_TAG = "injected-parameters"
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised: the message names the notebook, the cell and the error."""
+
+
+class UnknownParameter(ValueError):
+    """A ``-p`` name that no notebook in the chain declares."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    notebook: str
+    output: Path
+    seconds: float
+    published: Path | None
+
+
+# ---------------------------------------------------------------------------- chain
+
+
+def toc_notebooks(project_root: str | os.PathLike) -> list[str]:
+    """Notebook stems (``NN_name``) in the order ``_toc.yml`` lists them."""
+    root = Path(project_root)
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+
+    def walk(node: Any) -> Iterable[str]:
+        if isinstance(node, dict):
+            if "file" in node:
+                yield str(node["file"])
+            for key in ("root", "parts", "chapters", "sections"):
+                if key in node:
+                    yield from walk(node[key] if key != "root" else {"file": node[key]})
+        elif isinstance(node, list):
+            for item in node:
+                yield from walk(item)
+
+    stems = []
+    for entry in walk(toc):
+        stem = Path(entry).name
+        if stem.split(".")[0][:2].isdigit():
+            stems.append(Path(stem).stem if stem.endswith(".ipynb") else stem)
+    return stems
+
+
+def chain_sources(project_root: str | os.PathLike, only: Iterable[str] | None = None) -> list[Path]:
+    """Source paths of the chain, optionally restricted to ``only`` (stems, ``NN`` prefixes or paths)."""
+    root = Path(project_root)
+    sources = [root / "notebooks" / f"{stem}.py" for stem in toc_notebooks(root)]
+    for src in sources:
+        if not src.is_file():
+            raise FileNotFoundError(f"_toc.yml lists {src.stem} but {src} does not exist")
+    if not only:
+        return sources
+    picked = []
+    for key in only:
+        path = Path(key)
+        if path.suffix == ".py" and path.is_file():
+            picked.append(path.resolve())
+            continue
+        hits = [s for s in sources if s.stem == key or s.stem.split("_")[0] == key]
+        if not hits:
+            names = ", ".join(s.stem for s in sources)
+            raise FileNotFoundError(f"no notebook {key!r} in the chain; choose from: {names}")
+        picked.extend(hits)
+    return picked
+
+
+# ---------------------------------------------------------------------------- parameters
+
+
+def parse_parameters(pairs: Iterable[tuple[str, str]] = (), yaml_file: str | os.PathLike | None = None) -> dict:
+    """Parameters from a YAML file, then ``-p key value`` pairs (values parsed as YAML scalars)."""
+    params: dict[str, Any] = {}
+    if yaml_file:
+        loaded = yaml.safe_load(Path(yaml_file).read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{yaml_file} must hold a mapping of parameter names to values")
+        params.update(loaded)
+    for key, value in pairs:
+        params[key] = yaml.safe_load(value) if value != "" else ""
+    return params
+
+
+def read_source(path: str | os.PathLike) -> nbformat.NotebookNode:
+    """A jupytext source converted in memory to a notebook (papermill only reads .ipynb)."""
+    import jupytext
+
+    nb = jupytext.read(str(path))
+    nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
+    return nb
+
+
+def declared_parameters(nb: nbformat.NotebookNode) -> dict[str, Any]:
+    """Names and default expressions of the notebook's ``parameters`` cell (via papermill)."""
+    import papermill
+
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    if len(cells) != 1:
+        raise ValueError(f"a notebook needs exactly one cell tagged 'parameters', found {len(cells)}")
+    inferred = papermill.inspect_notebook(nb)
+    return {name: info["default"] for name, info in inferred.items()}
+
+
+def check_parameters(params: Mapping[str, Any], declared: Mapping[str, Mapping[str, Any]]) -> None:
+    """Refuse parameter names that no notebook declares, listing the ones that exist."""
+    known = set().union(*declared.values()) if declared else set()
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise UnknownParameter(
+            f"unknown parameter(s) {', '.join(unknown)}: no notebook in the chain declares them. "
+            f"Known parameters: {', '.join(sorted(known))}"
+        )
+
+
+# ---------------------------------------------------------------------------- publishing
+
+
+def strip_volatile(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Drop timings, absolute paths and random ids so republishing gives small diffs."""
+    nb = copy.deepcopy(nb)
+    kept = {k: v for k, v in nb.metadata.get("papermill", {}).items() if k in ("parameters",)}
+    if kept:
+        nb.metadata["papermill"] = kept
+    else:
+        nb.metadata.pop("papermill", None)
+    nb.metadata.pop("widgets", None)
+    for index, cell in enumerate(nb.cells):
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+        digest = hashlib.sha1(f"{index}:{cell.source}".encode()).hexdigest()[:8]
+        cell["id"] = f"c{index:03d}-{digest}"
+    return nb
+
+
+def write_notebook_atomic(nb: nbformat.NotebookNode, path: str | os.PathLike) -> Path:
+    return write_text_atomic(path, nbformat.writes(nb) + "\n")
+
+
+# ---------------------------------------------------------------------------- execution
+
+
+def _failure_message(source: Path, output: Path, err: Exception) -> str:
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(err, PapermillExecutionError):
+        snippet = "\n".join("    " + line for line in err.source.splitlines()[:6])
+        return (
+            f"notebook {source.stem} failed in cell {err.cell_index} (In [{err.exec_count}]): "
+            f"{err.ename}: {err.evalue}\n{snippet}\n"
+            f"The executed notebook with the traceback is at {output}; notebooks before it kept their outputs."
+        )
+    return f"notebook {source.stem} could not run: {type(err).__name__}: {err}"
+
+
+def run_chain(
+    sources: list[Path],
+    params: Mapping[str, Any] | None = None,
+    *,
+    run_name: str = "demo",
+    runs_dir: str | os.PathLike = "runs",
+    publish_dir: str | os.PathLike | None = None,
+    cwd: str | os.PathLike | None = None,
+    progress: bool = True,
+    log=print,
+) -> list[RunResult]:
+    """Execute ``sources`` in order; see the module docstring."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    params = dict(params or {})
+    notebooks = {src: read_source(src) for src in sources}
+    declared = {src: declared_parameters(nb) for src, nb in notebooks.items()}
+    check_parameters(params, declared)
+    out_dir = Path(runs_dir) / run_name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # the kernel ("python3") must be this environment's Python
+    os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+
+    results = []
+    for index, (src, nb) in enumerate(notebooks.items(), start=1):
+        own = {k: v for k, v in params.items() if k in declared[src]}
+        output = out_dir / f"{src.stem}.ipynb"
+        log(f"[{index}/{len(notebooks)}] {src.stem}" + (f"  parameters: {own}" if own else ""))
+        start = time.perf_counter()
+        tmp = output.with_name(f".{output.name}.running")
+        try:
+            executed = papermill.execute_notebook(
+                nb, str(tmp), parameters=own or None, kernel_name="python3", progress_bar=progress,
+                cwd=str(cwd) if cwd else None, request_save_on_cell_execute=True,
+            )
+        except PapermillExecutionError as err:
+            os.replace(tmp, output)
+            raise NotebookFailed(_failure_message(src, output, err)) from None
+        except Exception as err:  # kernel died, bad parameter type, ...
+            if tmp.exists():
+                os.replace(tmp, output)
+            raise NotebookFailed(_failure_message(src, output, err)) from err
+        os.replace(tmp, output)
+        seconds = time.perf_counter() - start
+        published = None
+        if publish_dir is not None:
+            published = write_notebook_atomic(strip_volatile(executed), Path(publish_dir) / f"{src.stem}.ipynb")
+        log(f"    done in {seconds:.1f} s -> {output}" + (f" (published {published})" if published else ""))
+        results.append(RunResult(src.stem, output, seconds, published))
+    return results
