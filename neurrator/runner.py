@@ -145,11 +145,9 @@ def check_parameters(params: Mapping[str, Any], declared: Mapping[str, Mapping[s
 def strip_volatile(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Drop timings, absolute paths and random ids so republishing gives small diffs."""
     nb = copy.deepcopy(nb)
-    kept = {k: v for k, v in nb.metadata.get("papermill", {}).items() if k in ("parameters",)}
-    if kept:
-        nb.metadata["papermill"] = kept
-    else:
-        nb.metadata.pop("papermill", None)
+    parameters = nb.metadata.pop("papermill", {}).get("parameters")
+    if parameters:  # keep what the published run was parameterised with
+        nb.metadata["papermill"] = {"parameters": parameters}
     nb.metadata.pop("widgets", None)
     for index, cell in enumerate(nb.cells):
         cell.metadata.pop("papermill", None)
@@ -166,13 +164,15 @@ def write_notebook_atomic(nb: nbformat.NotebookNode, path: str | os.PathLike) ->
 # ---------------------------------------------------------------------------- execution
 
 
-def _failure_message(source: Path, output: Path, err: Exception) -> str:
+def _failure_message(source: Path, nb: nbformat.NotebookNode, output: Path, err: Exception) -> str:
     from papermill.exceptions import PapermillExecutionError
 
     if isinstance(err, PapermillExecutionError):
+        # position in the source file (1-based, markdown included), not in the parameterised copy
+        position = next((i for i, c in enumerate(nb.cells, 1) if c.source == err.source), err.cell_index)
         snippet = "\n".join("    " + line for line in err.source.splitlines()[:6])
         return (
-            f"notebook {source.stem} failed in cell {err.cell_index} (In [{err.exec_count}]): "
+            f"notebook {source.stem} failed in cell {position} of {source.name} (In [{err.exec_count}]): "
             f"{err.ename}: {err.evalue}\n{snippet}\n"
             f"The executed notebook with the traceback is at {output}; notebooks before it kept their outputs."
         )
@@ -209,7 +209,7 @@ def run_chain(
         output = out_dir / f"{src.stem}.ipynb"
         log(f"[{index}/{len(notebooks)}] {src.stem}" + (f"  parameters: {own}" if own else ""))
         start = time.perf_counter()
-        tmp = output.with_name(f".{output.name}.running")
+        tmp = output.with_name(f".{output.stem}.running.ipynb")
         try:
             executed = papermill.execute_notebook(
                 nb, str(tmp), parameters=own or None, kernel_name="python3", progress_bar=progress,
@@ -217,11 +217,11 @@ def run_chain(
             )
         except PapermillExecutionError as err:
             os.replace(tmp, output)
-            raise NotebookFailed(_failure_message(src, output, err)) from None
+            raise NotebookFailed(_failure_message(src, nb, output, err)) from None
         except Exception as err:  # kernel died, bad parameter type, ...
             if tmp.exists():
                 os.replace(tmp, output)
-            raise NotebookFailed(_failure_message(src, output, err)) from err
+            raise NotebookFailed(_failure_message(src, nb, output, err)) from err
         os.replace(tmp, output)
         seconds = time.perf_counter() - start
         published = None

@@ -1,0 +1,58 @@
+"""The book builds with warnings as errors and renders for a person (headless Chromium screenshot)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--hide-scrollbars",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def built_book(tmp_path_factory, project_root) -> Path:
+    out = tmp_path_factory.mktemp("book")
+    jb = Path(sys.executable).with_name("jupyter-book")
+    done = subprocess.run([str(jb), "build", str(project_root), "--path-output", str(out), "--warningiserror",
+                           "--nitpick", "--keep-going"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return out / "_build" / "html"
+
+
+def screenshot(page: Path, out: Path, tmp_path: Path) -> np.ndarray:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("Debian's chromium is needed for the screenshot test: `make browser` installs it")
+    subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,900",
+                    f"--screenshot={out}", page.as_uri()], capture_output=True, timeout=120, check=True)
+    return np.asarray(Image.open(out).convert("L"), dtype=float)
+
+
+def test_every_page_is_built(built_book, project_root):
+    for stem in ("intro", "methods", "bibliography", *(p.stem for p in (project_root / "book").glob("[0-9][0-9]_*.ipynb"))):
+        assert (built_book / "book" / f"{stem}.html").is_file(), stem
+    intro = (built_book / "book" / "intro.html").read_text()
+    assert "Neurrator: can neurons speak?" in intro
+    assert "<table" in intro and "Siegle" in intro  # the chapter table and a resolved citation
+    setup = (built_book / "book" / "00_setup.html").read_text()
+    assert setup.count("<img") >= 2 and "same seed, max |difference|" in setup  # figures and outputs render
+
+
+def test_intro_screenshot_shows_a_rendered_page(built_book, tmp_path):
+    shot = screenshot(built_book / "book" / "intro.html", tmp_path / "intro.png", tmp_path)
+    assert shot.shape == (900, 1280)
+    ink = shot < 128                     # dark text pixels
+    assert 0.01 < ink.mean() < 0.4      # text, not a blank or black page
+    assert ink[:, :256].any() and ink[:, 280:980].mean() > ink[:, 1100:].mean()  # sidebar + main column
+    plain = (tmp_path / "plain.html")
+    plain.write_text("<html><body>Neurrator: can neurons speak?</body></html>")
+    unstyled = screenshot(plain, tmp_path / "plain.png", tmp_path)
+    assert (shot < 250).mean() > 5 * (unstyled < 250).mean()  # the theme's styling rendered too

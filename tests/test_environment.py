@@ -1,0 +1,72 @@
+"""pyproject.toml and environment.yml describe the same environment; the paper extra stays out."""
+
+from __future__ import annotations
+
+import importlib.util
+import tomllib
+from importlib import metadata
+
+import pytest
+import yaml
+
+from neurrator import install
+from neurrator.environment import compute_device, package_versions
+
+
+def _pyproject(root):
+    return tomllib.loads((root / "pyproject.toml").read_text())
+
+
+def test_environment_yml_matches_pyproject(project_root):
+    env = yaml.safe_load((project_root / "environment.yml").read_text())
+    conda = [d for d in env["dependencies"] if isinstance(d, str)]
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert "python=3.11" in conda
+    assert _pyproject(project_root)["project"]["requires-python"].startswith(">=3.11")
+    assert sorted(p for p in pip if not p.startswith("-e")) == sorted(_pyproject(project_root)["project"]["dependencies"])
+    assert "-e ." in pip
+
+
+def test_every_dependency_is_pinned_and_torch_is_2_13(project_root):
+    deps = _pyproject(project_root)["project"]["dependencies"]
+    assert all("==" in d for d in deps), [d for d in deps if "==" not in d]
+    assert "torch==2.13.0" in deps
+    names = {d.split("==")[0] for d in deps}
+    assert not names & {"torchvision", "open-clip-torch", "open_clip_torch"}, "GPU-only packages belong to the paper extra"
+    paper = {d.split("==")[0] for d in _pyproject(project_root)["project"]["optional-dependencies"]["paper"]}
+    assert {"torchvision", "open-clip-torch"} <= paper
+
+
+def test_installed_environment_matches_pins(project_root):
+    for dep in _pyproject(project_root)["project"]["dependencies"]:
+        name, version = dep.split("==")
+        assert metadata.version(name).split("+")[0] == version, name
+
+
+def test_paper_extra_is_not_installed():
+    assert importlib.util.find_spec("torchvision") is None
+    assert importlib.util.find_spec("open_clip") is None
+
+
+def test_no_deps_packages_are_listed_pinned_and_installed(project_root):
+    reqs = install.no_deps_requirements(project_root / "pyproject.toml")
+    assert reqs and all("==" in r for r in reqs)
+    assert install.missing(reqs) == []
+    # their declared dependencies were not pulled in
+    assert importlib.util.find_spec("llama_cpp") is None
+
+
+def test_missing_reports_wrong_versions_and_rejects_unpinned():
+    assert install.missing(["pyyaml==0.0.1"]) == ["pyyaml==0.0.1"]
+    assert install.missing(["surely-not-installed-pkg==1.0"]) == ["surely-not-installed-pkg==1.0"]
+    with pytest.raises(ValueError, match="pinned"):
+        install.missing(["pyyaml"])
+
+
+def test_package_versions_and_device():
+    table = package_versions(["torch", "surely-not-installed-pkg"])
+    assert table.set_index("package").loc["torch", "version"].startswith("2.13.0")
+    assert table.set_index("package").loc["surely-not-installed-pkg", "version"] == "not installed"
+    assert compute_device("cpu") == "cpu"
+    with pytest.raises(ValueError, match="device must be"):
+        compute_device("tpu")

@@ -1,0 +1,108 @@
+"""`neurrator run`: chain order, parameters, failure messages and publishing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import nbformat
+import pytest
+
+from neurrator.runner import (
+    NotebookFailed, UnknownParameter, chain_sources, parse_parameters, run_chain, strip_volatile, toc_notebooks,
+)
+
+HEADER = "# ---\n# jupyter:\n#   kernelspec:\n#     display_name: Python 3\n#     language: python\n#     name: python3\n# ---\n\n"
+
+
+def _notebook(path, params: str, body: str):
+    path.write_text(HEADER + '# %% tags=["parameters"]\n' + textwrap.dedent(params) + "\n# %%\n" + textwrap.dedent(body))
+    return path
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A miniature project: _toc.yml, pyproject.toml and three chained notebooks (the second raises)."""
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'mini'\n")
+    (tmp_path / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n- file: book/01_first\n- file: book/02_broken\n- file: book/03_after\n"
+    )
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    _notebook(nbs / "01_first.py", "scale = 2\nlabel = 'x'\n", "print(type(scale).__name__, scale * 21, label)\n")
+    _notebook(nbs / "02_broken.py", "scale = 1\n", "y = scale + 1\n\n# %%\nprint('about to fail')\n1 / 0\n")
+    _notebook(nbs / "03_after.py", "seed = 0\n", "print('never')\n")
+    return tmp_path
+
+
+def _stdout(nb_path):
+    nb = nbformat.read(nb_path, as_version=4)
+    return "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "stream")
+
+
+def test_chain_follows_the_toc(project):
+    assert toc_notebooks(project) == ["01_first", "02_broken", "03_after"]
+    assert [p.stem for p in chain_sources(project, ["03", "01_first"])] == ["03_after", "01_first"]
+    with pytest.raises(FileNotFoundError, match="no notebook '09'.*01_first, 02_broken, 03_after"):
+        chain_sources(project, ["09"])
+    (project / "notebooks" / "03_after.py").unlink()
+    with pytest.raises(FileNotFoundError, match="_toc.yml lists 03_after"):
+        chain_sources(project)
+
+
+def test_failure_names_notebook_and_cell_and_keeps_earlier_outputs(project):
+    book = project / "book"
+    with pytest.raises(NotebookFailed) as err:
+        run_chain(chain_sources(project), {"scale": 3}, runs_dir=project / "runs", publish_dir=book, progress=False, log=lambda m: None)
+    message = str(err.value)
+    assert "notebook 02_broken failed in cell 3 of 02_broken.py" in message
+    assert "ZeroDivisionError" in message and "1 / 0" in message
+    runs = project / "runs" / "demo"
+    assert "int 63 x" in _stdout(runs / "01_first.ipynb")          # earlier notebook ran and kept its output
+    assert (book / "01_first.ipynb").is_file() and not (book / "02_broken.ipynb").exists()
+    assert "about to fail" in _stdout(runs / "02_broken.ipynb")      # the failed run is kept for inspection
+    assert not (runs / "03_after.ipynb").exists()                     # the chain stopped
+    assert not list(runs.glob(".*"))                                  # no temporary files left behind
+
+
+def test_parameters_from_yaml_then_command_line(project, tmp_path):
+    params_file = tmp_path / "p.yaml"
+    params_file.write_text("scale: 5\nlabel: from-yaml\n")
+    params = parse_parameters([("label", "from-cli")], params_file)
+    assert params == {"scale": 5, "label": "from-cli"}
+    run_chain(chain_sources(project, ["01"]), params, run_name="p", runs_dir=project / "runs", progress=False, log=lambda m: None)
+    assert "int 105 from-cli" in _stdout(project / "runs" / "p" / "01_first.ipynb")
+
+
+def test_unknown_parameter_is_refused_before_anything_runs(project):
+    with pytest.raises(UnknownParameter, match="unknown parameter.*scal\\b.*Known parameters: label, scale, seed"):
+        run_chain(chain_sources(project), {"scal": 3}, runs_dir=project / "runs", progress=False)
+    assert not (project / "runs").exists()
+
+
+def test_cli_reports_failure_and_unknown_parameter(project):
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "neurrator", "run", "--project", str(project), "-q", *args],
+                              capture_output=True, text=True, timeout=300)
+
+    bad = cli("-p", "nope", "1")
+    assert bad.returncode == 1 and "unknown parameter(s) nope" in bad.stderr
+    failed = cli()
+    assert failed.returncode == 1
+    assert "notebook 02_broken failed in cell 3 of 02_broken.py" in failed.stderr and "[1/3] 01_first" in failed.stdout
+
+
+def test_publish_is_deterministic_and_strips_volatile_metadata(project):
+    outs = []
+    for name in ("a", "b"):
+        run_chain(chain_sources(project, ["01"]), runs_dir=project / "runs", run_name=name,
+                  publish_dir=project / name, progress=False, log=lambda m: None)
+        outs.append((project / name / "01_first.ipynb").read_text())
+    assert outs[0] == outs[1]
+    nb = json.loads(outs[0])
+    assert "papermill" not in nb["metadata"]
+    assert all("papermill" not in c["metadata"] and "execution" not in c["metadata"] for c in nb["cells"])
+    raw = nbformat.read(project / "runs" / "a" / "01_first.ipynb", as_version=4)
+    assert "papermill" in raw.metadata and strip_volatile(raw).cells[0].id == nb["cells"][0]["id"]
