@@ -1,0 +1,72 @@
+"""The one interface the rest of Neurrator uses to talk to a frozen vision–language model.
+
+A backend is two frozen functions and a shape:
+
+- ``compute_targets(frames)``: stimulus frames -> the patch grids its own vision tower produces
+  (the encoder's regression targets), float32 ``(frames, patches, dim)``;
+- ``narrate(grids)``: patch grids (true or predicted) -> one sentence each, greedy and deterministic;
+- ``grid_shape``: ``(patches, dim)``.
+
+Nothing downstream knows which backend it talks to.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import numpy as np
+
+PROMPT = "USER: <image>\nDescribe this scene in one sentence.\nASSISTANT:"
+
+
+def frames_to_rgb(frames: np.ndarray) -> np.ndarray:
+    """Validate uint8 frames ``(N, H, W)`` (grayscale, as Allen stimuli) or ``(N, H, W, 3)``; return RGB."""
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8:
+        raise TypeError(f"frames must be uint8 images, got dtype {frames.dtype}; convert with np.clip(x, 0, 255).astype(np.uint8)")
+    if frames.ndim == 3:
+        return np.repeat(frames[..., None], 3, axis=-1)
+    if frames.ndim == 4 and frames.shape[-1] == 3:
+        return frames
+    raise ValueError(f"frames must have shape (N, H, W) or (N, H, W, 3), got {frames.shape}")
+
+
+def check_grids(grids: Any, grid_shape: tuple[int, int]) -> np.ndarray:
+    """Patch grids as float32 ``(N, patches, dim)``, refusing a shape that is not the backend's."""
+    grids = np.asarray(grids, dtype=np.float32)
+    if grids.ndim == 2:
+        grids = grids[None]
+    if grids.ndim != 3 or tuple(grids.shape[1:]) != tuple(grid_shape):
+        raise ValueError(f"patch grids must have shape (N, {grid_shape[0]}, {grid_shape[1]}) for this backend, got {grids.shape}")
+    if not np.isfinite(grids).all():
+        raise ValueError("patch grids contain NaN or inf")
+    return grids
+
+
+class VisionLanguageBackend(abc.ABC):
+    """A frozen VLM: frames -> target patch grids, patch grids -> sentences (see module docstring)."""
+
+    name: str = "abstract"
+
+    @property
+    @abc.abstractmethod
+    def grid_shape(self) -> tuple[int, int]:
+        """``(patches, dim)`` of one target grid."""
+
+    @abc.abstractmethod
+    def target_spec(self) -> dict:
+        """JSON-able description of how targets are made (backend, model id/revision, layer,
+        preprocessing); stored in the patch-target store's sidecar."""
+
+    @abc.abstractmethod
+    def compute_targets(self, frames: np.ndarray) -> np.ndarray:
+        """float32 ``(N, patches, dim)`` target grids for uint8 frames (see :func:`frames_to_rgb`)."""
+
+    @abc.abstractmethod
+    def narrate(self, grids: np.ndarray, batch_size: int = 32, progress: bool = False) -> list[str]:
+        """One sentence per grid, frozen and greedy: the same grid always gives the same sentence."""
+
+    def narrate_frames(self, frames: np.ndarray, batch_size: int = 32) -> list[str]:
+        """The 'oracle' narration: narrate the true target grids of ``frames``."""
+        return self.narrate(self.compute_targets(frames), batch_size=batch_size)
