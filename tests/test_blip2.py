@@ -1,0 +1,125 @@
+"""Blip2Captioner on a tiny random BLIP-2 saved to disk and loaded back through from_pretrained."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from neurrator.vlm.blip2 import Blip2Captioner
+from tiny_models import save, tiny_word_tokenizer
+
+NUM_QUERY_TOKENS = 4
+IMAGE_SIZE = 32
+#: wide random weights so the tiny model says varied, non-empty things (a 0.02 init mostly repeats BOS)
+INIT_STD = 1.0
+MAX_NEW_TOKENS = 5
+
+
+@pytest.fixture(scope="module")
+def tiny_blip2_dir(tmp_path_factory):
+    """A tiny random Blip2ForConditionalGeneration + Blip2Processor, saved with save_pretrained."""
+    from transformers import (
+        Blip2Config,
+        Blip2ForConditionalGeneration,
+        Blip2Processor,
+        Blip2QFormerConfig,
+        Blip2VisionConfig,
+        BlipImageProcessor,
+        OPTConfig,
+    )
+
+    tokenizer = tiny_word_tokenizer(extra_special_tokens=("<image>",))
+    config = Blip2Config(
+        vision_config=Blip2VisionConfig(
+            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+            image_size=IMAGE_SIZE, patch_size=16, initializer_range=INIT_STD,
+        ),
+        qformer_config=Blip2QFormerConfig(
+            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+            vocab_size=64, max_position_embeddings=64, initializer_range=INIT_STD,
+        ),
+        text_config=OPTConfig(
+            hidden_size=32, ffn_dim=64, num_hidden_layers=2, num_attention_heads=2, word_embed_proj_dim=32,
+            vocab_size=len(tokenizer), max_position_embeddings=64, init_std=INIT_STD,
+            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        ),
+        num_query_tokens=NUM_QUERY_TOKENS,
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+    )
+    torch.manual_seed(0)
+    model = Blip2ForConditionalGeneration(config)
+    image_processor = BlipImageProcessor(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE})
+    processor = Blip2Processor(image_processor, tokenizer, num_query_tokens=NUM_QUERY_TOKENS)
+    path = save(model, tmp_path_factory.mktemp("tiny_blip2"))
+    return save(processor, path)
+
+
+@pytest.fixture(scope="module")
+def captioner(tiny_blip2_dir):
+    return Blip2Captioner(str(tiny_blip2_dir), device="cpu", max_new_tokens=MAX_NEW_TOKENS)
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return np.random.default_rng(0).integers(0, 256, size=(5, 40, 48, 3), dtype=np.uint8)
+
+
+def test_one_string_caption_per_frame(captioner, frames):
+    captions = captioner.caption(frames, batch_size=2, progress=True)
+    assert len(captions) == len(frames)
+    assert all(isinstance(text, str) and text == text.strip() for text in captions)
+    assert any(captions), "the tiny model should say something for at least one frame"
+    assert all(len(text.split()) <= MAX_NEW_TOKENS for text in captions)
+
+
+def test_deterministic(captioner, frames):
+    assert captioner.caption(frames) == captioner.caption(frames)
+
+
+def test_batched_equals_one_by_one(captioner, frames):
+    batched = captioner.caption(frames, batch_size=len(frames))
+    one_by_one = [captioner.caption(frame[None])[0] for frame in frames]
+    assert batched == one_by_one
+
+
+def test_grayscale_matches_repeated_rgb(captioner, frames):
+    gray = frames[..., 0]
+    captions = captioner.caption(gray)
+    assert len(captions) == len(gray)
+    assert captions == captioner.caption(np.repeat(gray[..., None], 3, axis=-1))
+
+
+def test_float_frames_rejected(captioner, frames):
+    with pytest.raises(TypeError, match="uint8"):
+        captioner.caption(frames.astype(np.float32))
+
+
+def test_prompt_is_not_part_of_the_caption(tiny_blip2_dir, frames):
+    prompt = "Describe this scene in one sentence."
+    prompted = Blip2Captioner(str(tiny_blip2_dir), device="cpu", max_new_tokens=2, prompt=prompt)
+    captions = prompted.caption(frames[:2])
+    assert len(captions) == 2
+    assert all(len(text.split()) <= 2 for text in captions)  # the prompt alone has 6 words
+    assert prompted.spec()["prompt"] == prompt
+
+
+def test_missing_model_gives_clear_error(tmp_path):
+    missing = tmp_path / "no_such_model"
+    with pytest.raises(OSError, match="local path") as excinfo:
+        Blip2Captioner(str(missing), device="cpu")
+    assert str(missing) in str(excinfo.value)
+    assert "offline" in str(excinfo.value)
+
+
+def test_spec_is_json_serialisable(captioner, tiny_blip2_dir):
+    spec = json.loads(json.dumps(captioner.spec()))
+    assert spec["backend"] == "blip2"
+    assert spec["model_id"] == str(tiny_blip2_dir)
+    assert spec["max_new_tokens"] == MAX_NEW_TOKENS
+    assert spec["prompt"] is None
+    assert spec["dtype"] == "float32"
+    assert spec["image_processor"]["size"] == {"height": IMAGE_SIZE, "width": IMAGE_SIZE}
