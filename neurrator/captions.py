@@ -27,6 +27,20 @@ def oracle_captions(backend, target_array: np.ndarray, batch_size: int = 32, pro
     return backend.narrate(np.asarray(target_array, dtype=np.float32), batch_size=batch_size, progress=progress)
 
 
+def reference_captions(profile: str, frames: np.ndarray, target_array: np.ndarray, backend,
+                       blip2_model_id: str | None = None, batch_size: int = 16, progress: bool = True) -> tuple[list[str], dict]:
+    """Reference captions of ``frames`` and the spec of what made them: BLIP-2 (paper) or the oracle (demo)."""
+    from neurrator.config import check_profile
+
+    if check_profile(profile) == "demo":
+        spec = {"backend": "oracle", "narrator": backend.target_spec()}
+        return oracle_captions(backend, target_array, batch_size=batch_size, progress=progress), spec
+    from neurrator.vlm.blip2 import DEFAULT_MODEL_ID, Blip2Captioner
+
+    captioner = Blip2Captioner(blip2_model_id or DEFAULT_MODEL_ID)
+    return captioner.caption(frames, batch_size=batch_size, progress=progress), captioner.spec()
+
+
 def write_captions(path: str | os.PathLike, stimulus: str, frame_ids: Sequence[int], captions: Sequence[str],
                    spec: dict, inputs: dict | None = None) -> Path:
     """Store captions (one per frame id) with a sidecar naming how they were made."""

@@ -57,3 +57,11 @@ def machine_summary() -> dict:
         "device": device,
         "gpu": torch.cuda.get_device_name(0) if device == "cuda" else "none",
     }
+
+
+def quiet_model_loading() -> None:
+    """Silence transformers' per-load progress bars and info logs (the book shows our own progress)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()

@@ -47,24 +47,12 @@ def data_dir(tmp_path, monkeypatch) -> Path:
     return path
 
 
-def packaged_photos(names=("chelsea", "coffee", "camera", "rocket", "astronaut"), shape=(304, 608)):
-    """Real photographs shipped inside scikit-image, as grayscale uint8 frames of the Allen template size."""
-    import numpy as np
-    from skimage import color, data, transform
-
-    frames = []
-    for name in names:
-        image = getattr(data, name)()
-        if image.ndim == 3:
-            image = color.rgb2gray(image[..., :3])
-        image = transform.resize(image, shape, anti_aliasing=True, preserve_range=image.dtype == np.uint8)
-        frames.append(np.clip(image * (255 if image.max() <= 1 else 1), 0, 255).astype(np.uint8))
-    return np.stack(frames)
-
-
 @pytest.fixture(scope="session")
 def photos():
-    return packaged_photos()
+    """Five real photographs (cat, coffee, camera, rocket, astronaut) as Allen-sized grayscale frames."""
+    from neurrator.stimuli import packaged_photographs
+
+    return packaged_photographs(("cat", "coffee", "camera", "rocket", "astronaut"))[0]
 
 
 @pytest.fixture(scope="session")

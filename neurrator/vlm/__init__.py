@@ -11,14 +11,14 @@ from neurrator.vlm.base import PROMPT, VisionLanguageBackend, check_grids, frame
 __all__ = ["PROMPT", "VisionLanguageBackend", "check_grids", "frames_to_rgb", "load_backend"]
 
 
-def load_backend(profile: str = "demo", **kwargs) -> VisionLanguageBackend:
-    """The backend of a profile; keyword arguments go to its constructor."""
+def load_backend(profile: str = "demo", model_id: str | None = None, **kwargs) -> VisionLanguageBackend:
+    """The backend of a profile; ``model_id`` (paper only) and other keywords go to its constructor."""
     from neurrator.config import check_profile
 
     if check_profile(profile) == "demo":
         from neurrator.vlm.demo import DemoBackend
 
         return DemoBackend(**kwargs)
-    from neurrator.vlm.llava import LlavaBackend
+    from neurrator.vlm.llava import DEFAULT_MODEL_ID, LlavaBackend
 
-    return LlavaBackend(**kwargs)
+    return LlavaBackend(model_id or DEFAULT_MODEL_ID, **kwargs)
