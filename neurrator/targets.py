@@ -2,13 +2,14 @@
 
 Layout under the store's root (by default ``<data>/targets/<backend>/``)::
 
-    <stimulus>.npy            float16 .npy (memory-mapped for reading)
+    <stimulus>.npy            float16 .npy (any tool can ``np.load(..., mmap_mode="r")`` it)
     <stimulus>.npy.meta.json  sidecar: backend spec (model, revision, layer, preprocessing),
                               shape, content hash of the frames, hash of the array
 
-Writing goes chunk by chunk into a temporary memmap that is renamed into place; reading a batch
-of frames touches only those rows. A store made by another backend, or from other frames, is
-refused with a clear error rather than silently used.
+Writing goes chunk by chunk into a temporary file that is renamed into place; reading a batch of
+frames reads only those rows, with positioned reads rather than a memory map, so the process's
+resident memory stays at one batch whatever the store's size (mapped pages would count towards it).
+A store made by another backend, or from other frames, is refused with a clear error.
 """
 
 from __future__ import annotations
@@ -67,21 +68,25 @@ class PatchTargetStore:
             except ArtifactError:
                 pass
 
+        shape = tuple(params["shape"])
+
         def fill(tmp: Path) -> None:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=tuple(params["shape"]))
-            bar = tqdm(total=len(frames), desc=f"targets {stimulus}", unit="frame", disable=not progress)
-            for start in range(0, len(frames), chunk_size):
-                grids = backend.compute_targets(np.asarray(frames[start:start + chunk_size]))
-                out[start:start + len(grids)] = grids.astype(np.float16)
-                bar.update(len(grids))
-            bar.close()
-            out.flush()
-            del out
+            np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=shape).flush()  # header + size
+            offset = _data_offset(tmp)
+            row_bytes = int(np.prod(shape[1:])) * 2
+            with open(tmp, "r+b") as handle, tqdm(total=len(frames), desc=f"targets {stimulus}", unit="frame", disable=not progress) as bar:
+                for start in range(0, len(frames), chunk_size):
+                    grids = backend.compute_targets(np.asarray(frames[start:start + chunk_size]))
+                    if grids.shape[1:] != shape[1:]:
+                        raise ValueError(f"backend returned grids of shape {grids.shape[1:]}, expected {shape[1:]}")
+                    handle.seek(offset + start * row_bytes)
+                    handle.write(np.ascontiguousarray(grids, dtype=np.float16).tobytes())
+                    bar.update(len(grids))
 
         return write_artifact(path, fill, made_by=MADE_BY, params=params)
 
-    def open(self, stimulus: str, backend_spec: dict | None = None, frames: np.ndarray | None = None) -> np.memmap:
-        """Read-only memmap of a stimulus's grids, after checking its sidecar.
+    def open(self, stimulus: str, backend_spec: dict | None = None, frames: np.ndarray | None = None) -> "StoredTargets":
+        """Read access to a stimulus's grids, after checking its sidecar.
 
         With ``backend_spec`` and/or ``frames`` the store must have been made by that backend from
         exactly those frames; otherwise :class:`ArtifactError` says what differs.
@@ -100,14 +105,11 @@ class PatchTargetStore:
             )
         if frames is not None and recorded["frames_sha256"] != frames_hash(frames):
             raise ArtifactError(f"target store {path} was made from other frames of {stimulus!r}: run notebook {MADE_BY} to remake it")
-        array = np.load(path, mmap_mode="r")
-        if list(array.shape) != recorded["shape"]:
-            raise ArtifactError(f"{path} has shape {array.shape}, its sidecar says {recorded['shape']}: run notebook {MADE_BY}")
-        return array
+        return StoredTargets(path, tuple(recorded["shape"]))
 
     def batch(self, stimulus: str, frame_indices: Sequence[int] | np.ndarray, **check) -> np.ndarray:
-        """float32 grids of the given frames (opens and checks the store; loops should ``open`` once and use :func:`read_rows`)."""
-        return read_rows(self.open(stimulus, **check), frame_indices)
+        """float32 grids of the given frames (opens and checks the store; loops should ``open`` once and call ``rows``)."""
+        return self.open(stimulus, **check).rows(frame_indices)
 
     def summary(self) -> list[dict]:
         """One row per stored stimulus: frames, patches, dim, size on disk, backend."""
@@ -122,10 +124,50 @@ class PatchTargetStore:
         return rows
 
 
-def read_rows(array: np.ndarray, frame_indices: Sequence[int] | np.ndarray) -> np.ndarray:
-    """float32 copy of the given rows of an open store array; only those rows are read from disk."""
-    index = np.asarray(frame_indices, dtype=np.int64)
-    order = np.argsort(index, kind="stable")  # sorted reads are sequential on disk
-    out = np.empty((len(index), *array.shape[1:]), dtype=np.float32)
-    out[order] = array[index[order]]
-    return out
+
+def _data_offset(path: Path) -> int:
+    """Byte offset of the array data in a .npy file."""
+    with open(path, "rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        read_header(handle)
+        return handle.tell()
+
+
+class StoredTargets:
+    """Read-only grids of one stimulus: ``rows(indices)`` reads just those rows from disk as float32."""
+
+    dtype = np.dtype(np.float16)
+
+    def __init__(self, path: Path, shape: tuple[int, ...]):
+        self.path = Path(path)
+        self.shape = shape
+        self.offset = _data_offset(self.path)
+        expected = self.offset + int(np.prod(shape)) * self.dtype.itemsize
+        if self.path.stat().st_size != expected:
+            raise ArtifactError(f"{self.path} holds {self.path.stat().st_size} bytes, its sidecar's shape {shape} needs {expected}: run notebook {MADE_BY}")
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def rows(self, frame_indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """float32 ``(len(frame_indices), patches, dim)`` in the order asked (repeats allowed)."""
+        index = np.asarray(frame_indices, dtype=np.int64).reshape(-1)
+        if index.size and (index.min() < 0 or index.max() >= len(self)):
+            raise IndexError(f"frame indices must lie in [0, {len(self)}) for {self.path.name}")
+        row_shape = self.shape[1:]
+        row_bytes = int(np.prod(row_shape)) * self.dtype.itemsize
+        out = np.empty((len(index), *row_shape), dtype=np.float32)
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            for slot, frame in enumerate(index):
+                raw = os.pread(fd, row_bytes, self.offset + int(frame) * row_bytes)
+                out[slot] = np.frombuffer(raw, dtype=self.dtype).reshape(row_shape)
+        finally:
+            os.close(fd)
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        """All rows as float32 (for small stores; training reads batches with :meth:`rows`)."""
+        data = self.rows(np.arange(len(self)))
+        return data if dtype is None else data.astype(dtype)

@@ -18,7 +18,7 @@
 # You will learn:
 # 1. what a target grid is in each profile (`demo`: EfficientNet-Lite0, 49 × 1280; `paper`: CLIP
 #    ViT-L/14-336 inside LLaVA-1.5, 576 × 1024);
-# 2. how the patch-target store keeps grids as float16 memory maps with a sidecar that refuses
+# 2. how the patch-target store keeps grids as float16 arrays on disk with a sidecar that refuses
 #    grids made by another backend or from other frames;
 # 3. what the reference captions say, and what the store costs against a float32 table in RAM.
 #
@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from neurrator import captions, config, environment, plotting, repro, stimuli, vlm
-from neurrator.targets import PatchTargetStore, read_rows
+from neurrator.targets import PatchTargetStore
 
 plotting.set_theme()
 environment.quiet_model_loading()
@@ -77,7 +77,7 @@ plt.show()
 # %% [markdown]
 # ## 2. Target grids in the patch-target store
 # The backend's own vision tower turns each frame into a grid of patch vectors. The store writes
-# them chunk by chunk into a float16 memory map and records, in a sidecar, the backend, layer,
+# them chunk by chunk into a float16 array on disk and records, in a sidecar, the backend, layer,
 # preprocessing and a hash of the frames.
 
 # %%
@@ -92,7 +92,7 @@ summary = pd.DataFrame(store.summary()).set_index("stimulus")
 summary.loc[[stimulus]]
 
 # %%
-grids = read_rows(targets, range(len(frames)))
+grids = targets.rows(range(len(frames)))
 energy = np.linalg.norm(grids, axis=-1)                       # (frames, patches)
 side = int(np.sqrt(grids.shape[1]))
 pooled = grids.mean(1)
@@ -167,7 +167,7 @@ cost
 # %%
 ax = cost[["float32 table in RAM (GB)", "float16 store on disk (GB)"]].plot.barh(figsize=(7, 2.6))
 ax.set_xlabel("GB")
-ax.set_title("Target storage: reference float32 table vs float16 memory map")
+ax.set_title("Target storage: reference float32 table vs float16 store")
 plt.show()
 
 # %% [markdown]
@@ -176,8 +176,8 @@ plt.show()
 
 # %% [markdown]
 # ## Summary
-# - Targets are the backend's own vision-tower grids; the store keeps them as float16 memory maps
-#   with a sidecar that refuses a mismatched backend or frame set.
+# - Targets are the backend's own vision-tower grids; the store keeps them as float16 arrays on disk,
+#   read a batch at a time, with a sidecar that refuses a mismatched backend or frame set.
 # - Reference captions come from the oracle narrator (`demo`) or BLIP-2 (`paper`), one per frame.
 #
 # ## What's next

@@ -1,4 +1,4 @@
-"""PatchTargetStore: float16 memmaps with sidecars, chunked writes, refusing mismatched stores."""
+"""PatchTargetStore: float16 arrays on disk with sidecars, chunked writes, refusing mismatched stores."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from neurrator.artifacts import ArtifactError, read_sidecar
-from neurrator.targets import PatchTargetStore, frames_hash, read_rows
+from neurrator.targets import PatchTargetStore, StoredTargets, frames_hash
 from neurrator.vlm.base import VisionLanguageBackend, frames_to_rgb
 
 
@@ -47,7 +47,8 @@ def test_write_then_read(tmp_path, frames):
     path = store.write("movie", frames, backend, chunk_size=3, progress=False)
     assert backend.calls == 4  # chunks of 3: 3 + 3 + 3 + 1
     array = store.open("movie", backend_spec=backend.target_spec(), frames=frames)
-    assert isinstance(array, np.memmap) and array.dtype == np.float16 and array.shape == (10, 16, 8)
+    assert isinstance(array, StoredTargets) and array.dtype == np.float16 and array.shape == (10, 16, 8)
+    np.testing.assert_array_equal(np.asarray(array), np.load(path).astype(np.float32))  # a plain .npy
     np.testing.assert_allclose(array, backend.compute_targets(frames), rtol=1e-3, atol=1e-3)
     meta = read_sidecar(path)["params"]
     assert meta["backend"] == backend.target_spec() and meta["frames_sha256"] == frames_hash(frames)
@@ -95,14 +96,30 @@ def test_interrupted_write_leaves_no_valid_store(tmp_path, frames):
         store.open("movie")
 
 
-def test_read_rows_keeps_request_order(tmp_path, frames):
+def test_rows_keep_request_order_and_check_bounds(tmp_path, frames):
     store, backend = PatchTargetStore(tmp_path), ProjectionBackend()
     store.write("movie", frames, backend, progress=False)
     array = store.open("movie")
     index = [7, 2, 2, 9, 0]
-    np.testing.assert_array_equal(read_rows(array, index), np.asarray(array, dtype=np.float32)[index])
-    np.testing.assert_array_equal(store.batch("movie", index), read_rows(array, index))
-    assert read_rows(array, index).dtype == np.float32
+    rows = array.rows(index)
+    assert rows.dtype == np.float32 and rows.shape == (5, 16, 8)
+    np.testing.assert_array_equal(rows, np.asarray(array)[index])
+    np.testing.assert_array_equal(store.batch("movie", index), rows)
+    with pytest.raises(IndexError, match=r"\[0, 10\)"):
+        array.rows([10])
+
+
+def test_truncated_file_is_refused(tmp_path, frames):
+    store = PatchTargetStore(tmp_path)
+    path = store.write("movie", frames, ProjectionBackend(), progress=False)
+    meta = path.with_name(path.name + ".meta.json")
+    import json
+
+    body = json.loads(meta.read_text())
+    body["params"]["shape"][0] = 11  # sidecar and file disagree
+    meta.write_text(json.dumps(body))
+    with pytest.raises(ArtifactError, match="needs"):
+        store.open("movie")
 
 
 def test_demo_store_roundtrip(tmp_path, demo_backend, photos):
