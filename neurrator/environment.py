@@ -28,6 +28,16 @@ def package_versions(names=REPORTED_PACKAGES) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def install_footprint(top: int = 12) -> pd.DataFrame:
+    """Installed size (MB, from each distribution's RECORD) of the largest distributions in this environment."""
+    rows = []
+    for dist in metadata.distributions():
+        size = sum(f.size or 0 for f in (dist.files or ()))
+        rows.append({"package": dist.metadata["Name"], "MB": size / 2**20})
+    table = pd.DataFrame(rows).groupby("package", as_index=False)["MB"].sum()
+    return table.sort_values(["MB", "package"], ascending=[False, True]).head(top).round(1).reset_index(drop=True)
+
+
 def compute_device(prefer: str | None = None) -> str:
     """``"cuda"`` when a GPU is usable (or requested), else ``"cpu"``; a request for a missing GPU is an error."""
     import torch
