@@ -45,6 +45,29 @@ def _env(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    import time
+
+    from neurrator.config import resolve_data_dir
+    from neurrator.world.simulate import WorldConfig, simulate_world
+
+    sizes = {k: v for k, v in dict(
+        genotypes=tuple(args.genotypes) if args.genotypes else None, units_per_session=args.units,
+        movie_one_repeats=args.movie_one_repeats, movie_three_repeats=args.movie_three_repeats,
+        movie_three_frames=args.movie_three_frames, scene_repeats=args.scene_repeats, seed=args.seed).items()
+        if v is not None}
+    config = WorldConfig.paper_scale(**sizes) if args.paper_scale else WorldConfig(**sizes)
+    cache_dir = args.cache_dir or resolve_data_dir() / "allen_cache"
+    start = time.perf_counter()
+    try:
+        manifest = simulate_world(cache_dir, config, progress=not args.quiet)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"simulated {len(config.genotypes)} session(s) in {time.perf_counter() - start:.1f} s -> {manifest}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neurrator", description="Neurrator: can neurons speak?")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -59,6 +82,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--project", help="project root (default: found above the working directory)")
     run.add_argument("-q", "--quiet", action="store_true", help="no per-cell progress bar")
     run.set_defaults(func=_run)
+
+    sim = sub.add_parser("simulate", help="simulate the demo world and write it as an Allen cache")
+    sim.add_argument("--cache-dir", help="where to write the cache (default: <data dir>/allen_cache)")
+    sim.add_argument("--genotypes", nargs="+", metavar="G", help="one session per entry: wt, Pvalb, Sst, Vip (default: 2 of each)")
+    sim.add_argument("--units", type=int, help="units per session")
+    sim.add_argument("--movie-one-repeats", type=int)
+    sim.add_argument("--movie-three-repeats", type=int)
+    sim.add_argument("--movie-three-frames", type=int)
+    sim.add_argument("--scene-repeats", type=int)
+    sim.add_argument("--paper-scale", action="store_true", help="about 2000 units; 20 / 10 / 50 repeats; 3600-frame movie three")
+    sim.add_argument("--seed", type=int)
+    sim.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sim.set_defaults(func=_simulate)
 
     env = sub.add_parser("env", help="print versions, device and data directory")
     env.set_defaults(func=_env)

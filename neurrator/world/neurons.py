@@ -1,0 +1,201 @@
+"""The planted neural codes of the demo world.
+
+Every simulated unit has one documented code, computed from the stimulus pixels (or its
+provenance), never from the decoding targets:
+
+============  =====================================================================================
+code          drive of the unit's firing rate
+============  =====================================================================================
+lgd_dog       LGd: centre–surround (difference of Gaussians) luminance contrast at its receptive
+              field, ON or OFF; fastest latency
+v1_energy     V1 (VISp): oriented-edge energy (quadrature Gabor pair) at its receptive field, at a
+              preferred orientation and spatial frequency
+hva_midlevel  higher visual areas: a sparse readout of mid-level deep-net features (an intermediate
+              EfficientNet-Lite0 stage, 14 x 14 x 80, *not* the final 7 x 7 x 1280 target grid) at
+              its receptive field
+hpc_drift     hippocampus (CA1, CA3, DG): no stimulus-locked drive, a slow random drift only
+pv_contrast   PV interneurons: local RMS contrast at the receptive field
+sst_vehicle   SST interneurons: the planted semantic concept "a vehicle is on screen", taken from the
+              stimulus provenance (the clip or photograph shows bicycles, cars, a motorcycle ...)
+vip_luminance VIP interneurons: global luminance (lighting) of the frame
+============  =====================================================================================
+
+Drives are z-scored per unit over all frames, passed through an exponential nonlinearity around
+the unit's baseline rate, and smoothed in time; trial-to-trial variability and Poisson spiking are
+added by :mod:`neurrator.world.simulate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+#: working resolution of the low-level filters (the 304 x 608 frames downsampled 4x)
+WORK_SHAPE = (76, 152)
+#: degrees of visual angle per working pixel (Allen monitor: ~120 degrees across 1920 px; 608 px frames upsampled)
+DEG_PER_PIXEL = 120.0 / WORK_SHAPE[1]
+
+CODES = ("lgd_dog", "v1_energy", "hva_midlevel", "hpc_drift", "pv_contrast", "sst_vehicle", "vip_luminance")
+CELL_TYPE_CODE = {"PV": "pv_contrast", "SST": "sst_vehicle", "VIP": "vip_luminance"}
+REGION_CODE = {"LGd": "lgd_dog", "VISp": "v1_energy", "VISl": "hva_midlevel", "VISal": "hva_midlevel",
+               "VISrl": "hva_midlevel", "VISam": "hva_midlevel", "VISpm": "hva_midlevel", "LP": "hva_midlevel",
+               "CA1": "hpc_drift", "CA3": "hpc_drift", "DG": "hpc_drift", "APN": "hpc_drift"}
+#: response latency range (ms) per code: LGd fastest, then V1, then higher areas
+LATENCY_MS = {"lgd_dog": (30, 40), "v1_energy": (40, 55), "hva_midlevel": (55, 85), "hpc_drift": (0, 0),
+              "pv_contrast": (38, 50), "sst_vehicle": (60, 90), "vip_luminance": (45, 65)}
+#: receptive-field size (Gaussian sigma, degrees) per code
+RF_SIGMA_DEG = {"lgd_dog": (1.5, 3.0), "v1_energy": (2.0, 4.0), "hva_midlevel": (6.0, 12.0), "hpc_drift": (0, 0),
+                "pv_contrast": (3.0, 6.0), "sst_vehicle": (0, 0), "vip_luminance": (0, 0)}
+
+
+def working_luminance(frames: np.ndarray) -> np.ndarray:
+    """float32 (N, 76, 152) luminance in [0, 1], 4x4 block-averaged from (N, 304, 608) uint8 frames."""
+    n, h, w = frames.shape
+    fh, fw = h // WORK_SHAPE[0], w // WORK_SHAPE[1]
+    blocks = frames[:, : WORK_SHAPE[0] * fh, : WORK_SHAPE[1] * fw].reshape(n, WORK_SHAPE[0], fh, WORK_SHAPE[1], fw)
+    return (blocks.mean(axis=(2, 4)) / 255.0).astype(np.float32)
+
+
+def _gaussian_weights(centres_xy: np.ndarray, sigma_px: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(units, H*W) normalised Gaussian pooling weights centred on each unit's receptive field."""
+    ys, xs = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
+    dx = xs[None] - centres_xy[:, 0, None, None]
+    dy = ys[None] - centres_xy[:, 1, None, None]
+    w = np.exp(-(dx**2 + dy**2) / (2 * np.maximum(sigma_px, 0.5)[:, None, None] ** 2))
+    w /= w.sum(axis=(1, 2), keepdims=True)
+    return w.reshape(len(centres_xy), -1).astype(np.float32)
+
+
+class FrameSpectra:
+    """The 2-D FFT of every frame, computed once and reused for every filter (zero padding ``pad`` pixels)."""
+
+    def __init__(self, lum: np.ndarray, pad: int = 64):
+        from scipy import fft
+
+        self.shape = lum.shape[1:]
+        self.size = (self.shape[0] + pad, self.shape[1] + pad)
+        self.spectra = fft.fft2(lum.astype(np.complex64), s=self.size, workers=-1)
+
+    def filter(self, kernel: np.ndarray) -> np.ndarray:
+        """Same-size convolution of every frame with ``kernel`` (real or complex), as complex64."""
+        from scipy import fft
+
+        kh, kw = kernel.shape
+        if kh > self.size[0] - self.shape[0] or kw > self.size[1] - self.shape[1]:
+            raise ValueError(f"kernel {kernel.shape} needs more padding than {self.size}")
+        full = fft.ifft2(self.spectra * fft.fft2(kernel.astype(np.complex64), s=self.size)[None], workers=-1)
+        return full[:, kh // 2: kh // 2 + self.shape[0], kw // 2: kw // 2 + self.shape[1]]
+
+
+def dog_kernel(sigma_px: float) -> np.ndarray:
+    half = int(np.ceil(2.5 * 3 * sigma_px))
+    ys, xs = np.mgrid[-half:half + 1, -half:half + 1]
+    r2 = xs**2 + ys**2
+    centre = np.exp(-r2 / (2 * sigma_px**2)) / (2 * np.pi * sigma_px**2)
+    surround = np.exp(-r2 / (2 * (3 * sigma_px) ** 2)) / (2 * np.pi * (3 * sigma_px) ** 2)
+    return (centre - surround).astype(np.float32)
+
+
+def gabor_quadrature(theta: float, wavelength_px: float) -> np.ndarray:
+    """Complex Gabor (even + i odd): the modulus of its response is the oriented-edge energy."""
+    even, odd = gabor_pair(theta, wavelength_px)
+    return even + 1j * odd
+
+
+def gabor_pair(theta: float, wavelength_px: float) -> tuple[np.ndarray, np.ndarray]:
+    sigma = 0.5 * wavelength_px
+    half = int(np.ceil(3 * sigma))
+    ys, xs = np.mgrid[-half:half + 1, -half:half + 1]
+    xr = xs * np.cos(theta) + ys * np.sin(theta)
+    envelope = np.exp(-(xs**2 + ys**2) / (2 * sigma**2))
+    even = envelope * np.cos(2 * np.pi * xr / wavelength_px)
+    odd = envelope * np.sin(2 * np.pi * xr / wavelength_px)
+    even -= even.mean()
+    return (even / np.abs(even).sum()).astype(np.float32), (odd / np.abs(odd).sum()).astype(np.float32)
+
+
+def midlevel_features(frames: np.ndarray, chunk: int = 32) -> np.ndarray:
+    """float16 (N, 80, 14, 14): the output of EfficientNet-Lite0's 14 x 14 x 80 stage (blocks 0-7)."""
+    from neurrator.vlm.efficientnet import load_efficientnet_lite0, preprocess
+
+    model = load_efficientnet_lite0()
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(frames), chunk):
+            x = preprocess(frames[start:start + chunk])
+            x = model._swish(model._bn0(model._conv_stem(x)))
+            for block in model._blocks[:8]:
+                x = block(x)
+            out.append(x.numpy().astype(np.float16))
+    return np.concatenate(out)
+
+
+@dataclass
+class StimulusDrives:
+    """Per-stimulus inputs of the codes: working luminance, mid-level features and provenance tags."""
+
+    luminance: np.ndarray          # (N, 76, 152) float32
+    midlevel: np.ndarray           # (N, 80, 14, 14) float16
+    vehicle: np.ndarray            # (N,) bool
+    mean_luminance: np.ndarray     # (N,) float32 in [0, 1]
+
+    @classmethod
+    def from_frames(cls, frames: np.ndarray, vehicle: np.ndarray) -> "StimulusDrives":
+        lum = working_luminance(frames)
+        return cls(lum, midlevel_features(frames), np.asarray(vehicle, bool), lum.mean(axis=(1, 2)))
+
+
+def unit_drives(units: pd.DataFrame, drives: StimulusDrives) -> np.ndarray:
+    """Raw (frames, units) drive of every unit for one stimulus, following each unit's ``code``.
+
+    ``units`` needs: code, rf_x, rf_y (working pixels), rf_sigma_px, on_centre (LGd), orientation,
+    wavelength_px (V1), readout_channels / readout_weights (higher areas).
+    """
+    n = len(drives.luminance)
+    out = np.zeros((n, len(units)), dtype=np.float32)
+    flat = drives.luminance.reshape(n, -1)
+    codes = units["code"].to_numpy()
+    spectra = FrameSpectra(drives.luminance) if np.isin(codes, ["lgd_dog", "v1_energy"]).any() else None
+
+    idx = np.flatnonzero(codes == "lgd_dog")
+    for sigma in np.unique(units["rf_sigma_px"].to_numpy()[idx]):
+        sel = idx[units["rf_sigma_px"].to_numpy()[idx] == sigma]
+        response = spectra.filter(dog_kernel(sigma)).real.reshape(n, -1)
+        centre = _gaussian_weights(units[["rf_x", "rf_y"]].to_numpy()[sel], np.full(len(sel), 0.75), WORK_SHAPE)
+        sign = np.where(units["on_centre"].to_numpy()[sel], 1.0, -1.0)
+        out[:, sel] = np.maximum(response @ centre.T * sign, 0)
+
+    idx = np.flatnonzero(codes == "v1_energy")
+    keys = units.iloc[idx][["orientation", "wavelength_px"]].drop_duplicates().to_numpy()
+    for theta, wavelength in keys:
+        sel = idx[(units["orientation"].to_numpy()[idx] == theta) & (units["wavelength_px"].to_numpy()[idx] == wavelength)]
+        energy = np.abs(spectra.filter(gabor_quadrature(theta, wavelength))).reshape(n, -1)
+        pool = _gaussian_weights(units[["rf_x", "rf_y"]].to_numpy()[sel], units["rf_sigma_px"].to_numpy()[sel] * 0.5, WORK_SHAPE)
+        out[:, sel] = energy @ pool.T
+
+    idx = np.flatnonzero(codes == "pv_contrast")
+    if len(idx):
+        pool = _gaussian_weights(units[["rf_x", "rf_y"]].to_numpy()[idx], units["rf_sigma_px"].to_numpy()[idx], WORK_SHAPE)
+        mean = flat @ pool.T
+        out[:, idx] = np.sqrt(np.maximum((flat**2) @ pool.T - mean**2, 0))
+
+    idx = np.flatnonzero(codes == "hva_midlevel")
+    if len(idx):
+        scale = drives.midlevel.shape[-1] / WORK_SHAPE[1]
+        xy = units[["rf_x", "rf_y"]].to_numpy()[idx] * scale
+        pool = _gaussian_weights(xy, units["rf_sigma_px"].to_numpy()[idx] * scale, drives.midlevel.shape[-2:])
+        feats = drives.midlevel.astype(np.float32).reshape(n, drives.midlevel.shape[1], -1)
+        pooled = np.einsum("ncp,up->nuc", feats, pool)                     # (frames, units, channels)
+        weights = np.zeros((len(idx), drives.midlevel.shape[1]), np.float32)
+        for row, (channels, w) in enumerate(zip(units["readout_channels"].to_numpy()[idx], units["readout_weights"].to_numpy()[idx])):
+            weights[row, list(channels)] = w
+        out[:, idx] = np.maximum(np.einsum("nuc,uc->nu", pooled, weights), 0)
+
+    idx = np.flatnonzero(codes == "sst_vehicle")
+    out[:, idx] = drives.vehicle.astype(np.float32)[:, None]
+    idx = np.flatnonzero(codes == "vip_luminance")
+    out[:, idx] = drives.mean_luminance[:, None]
+    return out  # hpc_drift columns stay 0: no stimulus drive

@@ -1,0 +1,132 @@
+"""The simulated demo world, read back through allensdk offline, carries the planted codes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neurrator.world.allen_cache import open_cache
+from neurrator.world.simulate import WorldConfig, layout_session, load_ground_truth, simulate_session, simulate_world
+from neurrator.world.stimuli import load_stimuli
+
+CONFIG = WorldConfig(genotypes=("wt", "Sst"), units_per_session=100, movie_one_repeats=4, movie_three_repeats=1,
+                     movie_three_frames=60, scene_repeats=2, n_scenes=24, opto_trials_per_condition=8, seed=3)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    cache_dir = tmp_path_factory.mktemp("allen_cache")
+    manifest = simulate_world(cache_dir, CONFIG, progress=False)
+    cache = open_cache(manifest)
+    truth = load_ground_truth(cache_dir)
+    return cache_dir, cache, truth
+
+
+@pytest.fixture(scope="module")
+def sst_session(world):
+    _, cache, truth = world
+    sessions = cache.get_session_table()
+    session_id = int(sessions.index[sessions["full_genotype"].str.startswith("Sst")][0])
+    return cache.get_session_data(session_id), truth[truth["session_id"] == session_id].set_index("id")
+
+
+def _movie_counts(session, unit_ids, stimulus="natural_movie_one"):
+    """(repeats, frames, units) spike counts per movie frame, from the SDK's own tables."""
+    table = session.get_stimulus_table([stimulus])
+    frames = table["frame"].astype(int).to_numpy()
+    repeat = np.cumsum(np.r_[1, np.diff(frames) < 0]) - 1
+    n_frames = frames.max() + 1
+    counts = np.zeros((repeat.max() + 1, n_frames, len(unit_ids)))
+    for j, unit in enumerate(unit_ids):
+        times = session.spike_times[unit]
+        index = np.searchsorted(table["start_time"].to_numpy(), times, side="right") - 1
+        valid = (index >= 0) & (times < table["stop_time"].to_numpy()[np.clip(index, 0, None)])
+        np.add.at(counts[:, :, j], (repeat[index[valid]], frames[index[valid]]), 1)
+    return counts
+
+
+def test_cache_tables_match_the_simulation(world):
+    cache_dir, cache, truth = world
+    sessions = cache.get_session_table()
+    assert len(sessions) == 2 and set(sessions["session_type"]) == {"brain_observatory_1.1"}
+    assert sorted(sessions["full_genotype"]) == ["Sst-IRES-Cre/wt;Ai32(RCL-ChR2(H134R)_EYFP)/wt", "wt/wt"]
+    units = cache.get_units()  # Allen default QC
+    expected = truth[truth["passes_qc"]]
+    assert set(units.index) == set(expected["id"])
+    assert (units.loc[expected["id"], "ecephys_structure_acronym"].to_numpy() == expected["structure"].to_numpy()).all()
+    assert {"VISp", "VISl", "LGd", "CA1"} <= set(units["ecephys_structure_acronym"])
+
+
+def test_stimulus_tables_templates_and_opto(world, sst_session):
+    cache_dir, cache, _ = world
+    session, truth = sst_session
+    stimuli = load_stimuli(cache_dir / "neurrator_stimuli")
+    movie = session.get_stimulus_table(["natural_movie_one"])
+    assert len(movie) == 900 * CONFIG.movie_one_repeats and movie["frame"].astype(int).max() == 899
+    assert movie["stimulus_block"].nunique() == 2  # repeats split across two blocks
+    three = session.get_stimulus_table(["natural_movie_three"])
+    assert len(three) == CONFIG.movie_three_frames * CONFIG.movie_three_repeats
+    scenes = session.get_stimulus_table(["natural_scenes"])
+    assert len(scenes) == (CONFIG.n_scenes + 1) * CONFIG.scene_repeats and (scenes["frame"].astype(int) == -1).sum() == 2
+    np.testing.assert_array_equal(cache.get_natural_movie_template(1), stimuli.movie_one)
+    np.testing.assert_array_equal(cache.get_natural_scene_template(5), stimuli.scenes[5])
+    epochs = session.optogenetic_stimulation_epochs
+    assert ((epochs["duration"] > 0.009) & (epochs["duration"] < 0.02)).sum() == 3 * CONFIG.opto_trials_per_condition
+
+
+def test_lgd_is_repeat_locked_and_hippocampus_is_not(world, sst_session):
+    session, truth = sst_session
+    reliability = {}
+    for code in ("lgd_dog", "v1_energy", "hpc_drift"):
+        ids = truth.index[(truth["code"] == code) & (truth["firing_rate"] > 1) & truth["passes_qc"]].to_numpy()
+        counts = _movie_counts(session, ids)
+        first, second = counts[::2].mean(0), counts[1::2].mean(0)     # split halves of the repeats
+        smooth = lambda x: pd.DataFrame(x).rolling(5, min_periods=1).mean().to_numpy()  # noqa: E731
+        a, b = smooth(first), smooth(second)
+        reliability[code] = np.nanmean([np.corrcoef(a[:, j], b[:, j])[0, 1] for j in range(len(ids))])
+    assert reliability["lgd_dog"] > 0.4 and reliability["v1_energy"] > 0.3
+    assert reliability["hpc_drift"] < 0.15
+
+
+def test_planted_cell_type_preferences(world, sst_session):
+    cache_dir, _, _ = world
+    session, truth = sst_session
+    vehicle = load_stimuli(cache_dir / "neurrator_stimuli").frame_info["natural_movie_one"]["vehicle"].to_numpy(bool)
+    sst = truth.index[(truth["code"] == "sst_vehicle") & truth["passes_qc"]].to_numpy()
+    rates = _movie_counts(session, sst).mean(0)                      # (frames, units)
+    assert (rates[vehicle].mean(0) > 1.3 * rates[~vehicle].mean(0)).mean() > 0.8
+
+
+def test_optotagged_cells_respond_at_short_latency(sst_session):
+    session, truth = sst_session
+    epochs = session.optogenetic_stimulation_epochs
+    onsets = epochs.loc[(epochs["duration"] > 0.009) & (epochs["duration"] < 0.02), "start_time"].to_numpy()
+
+    def ratio(unit):
+        rel = session.spike_times[unit][:, None] - onsets[None]
+        evoked = ((rel > 0.001) & (rel < 0.009)).sum()
+        baseline = ((rel > -0.010) & (rel < -0.002)).sum()
+        return evoked / (baseline + 1)
+
+    tagged = truth.index[truth["tagged"] & truth["passes_qc"]]
+    untagged = truth.index[~truth["tagged"] & truth["passes_qc"]]
+    assert len(tagged) >= 3 and (truth.loc[tagged, "cell_type"] == "SST").all()
+    assert all(ratio(u) > 2 for u in tagged)
+    assert np.mean([ratio(u) > 2 for u in untagged]) < 0.1   # chance only: artifacts sit exactly at onset
+
+
+def test_session_simulation_is_deterministic():
+    drives = {k: np.random.default_rng(1).random((n, CONFIG.units_per_session)).astype(np.float32)
+              for k, n in (("natural_movie_one", 900), ("natural_movie_three", 60), ("natural_scenes", 24))}
+    runs = [simulate_session(layout_session(1, "Vip", CONFIG), CONFIG, drives, (900, 60)) for _ in range(2)]
+    (a, truth_a), (b, truth_b) = runs
+    pd.testing.assert_frame_equal(truth_a, truth_b)
+    assert a.spike_times.keys() == b.spike_times.keys()
+    assert all(np.array_equal(a.spike_times[u], b.spike_times[u]) for u in a.spike_times)
+    assert all((np.diff(t) >= 0.0015 - 1e-12).all() for t in a.spike_times.values())  # refractory period
+
+
+def test_bad_genotype(tmp_path):
+    with pytest.raises(ValueError, match="unknown genotype"):
+        simulate_world(tmp_path, WorldConfig(genotypes=("Gad2",)), progress=False)
