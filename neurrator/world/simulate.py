@@ -229,7 +229,11 @@ def poisson_spikes(starts: np.ndarray, durations: np.ndarray, rates: np.ndarray,
     """Sorted spike times of an inhomogeneous Poisson process (piecewise constant rate) with a refractory period."""
     counts = rng.poisson(rates * durations)
     times = np.repeat(starts, counts) + rng.random(counts.sum()) * np.repeat(durations, counts) + latency_s
-    times.sort()
+    return enforce_refractory(np.sort(times))
+
+
+def enforce_refractory(times: np.ndarray) -> np.ndarray:
+    """Drop every spike closer than the refractory period to the previous kept one (sorted input)."""
     while len(times) > 1:
         keep = np.r_[True, np.diff(times) >= REFRACTORY_S]
         if keep.all():
@@ -270,7 +274,7 @@ def session_spikes(table: pd.DataFrame, opto: pd.DataFrame, units: pd.DataFrame,
             extra.append(light_responses(opto, rng))
         if unit.light_artifact:  # a recording artifact exactly at light onset, which tagging must ignore
             extra.append(pulses.copy())
-        times = np.unique(np.concatenate(extra))
+        times = enforce_refractory(np.unique(np.concatenate(extra)))
         spikes[int(unit.id)] = times[(times >= 0) & (times < end)]
     return spikes
 
