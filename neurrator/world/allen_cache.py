@@ -481,6 +481,22 @@ def write_movie_template(path: str | os.PathLike, frames: np.ndarray) -> Path:
     return Path(path)
 
 
+def link_movie_template(path: str | os.PathLike, npy_file: str | os.PathLike) -> Path:
+    """Publish an existing uint8 ``.npy`` movie as a template without a second copy (hard link; copy if
+    the file system cannot link). The bytes are exactly what :func:`write_movie_template` writes."""
+    import shutil
+
+    frames = np.load(npy_file, mmap_mode="r")
+    _uint8_stack(frames[:1], Path(path).name)
+    with atomic_path(path) as tmp:
+        tmp.unlink()
+        try:
+            os.link(npy_file, tmp)
+        except OSError:
+            shutil.copyfile(npy_file, tmp)
+    return Path(path)
+
+
 def write_scene_template(path: str | os.PathLike, image: np.ndarray) -> Path:
     """One 2-D uint8 grayscale TIFF, as allensdk's ``read_scene`` (SimpleITK) reads it."""
     import SimpleITK as sitk

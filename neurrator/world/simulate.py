@@ -357,7 +357,9 @@ def simulate_world(cache_dir: str | os.PathLike, config: WorldConfig | None = No
     from tqdm import tqdm
 
     from neurrator.artifacts import write_artifact
-    from neurrator.world.allen_cache import session_nwb_path, write_manifest, write_session_nwb, write_tables, write_templates
+    from neurrator.world.allen_cache import (
+        MOVIE_NUMBERS, link_movie_template, session_nwb_path, write_manifest, write_session_nwb, write_tables,
+        write_templates)
 
     config = config or WorldConfig()
     unknown = sorted(set(config.genotypes) - set(GENOTYPES))
@@ -382,7 +384,10 @@ def simulate_world(cache_dir: str | os.PathLike, config: WorldConfig | None = No
         session.spike_times = {}  # written; keep only the tables in memory
         sessions.append(session)
         truths.append(truth)
-    write_templates(cache_dir, stimuli.arrays())
+    for name, number in MOVIE_NUMBERS.items():  # the saved stimulus arrays are the templates' bytes
+        link_movie_template(cache_dir / "natural_movie_templates" / f"natural_movie_{number}.h5",
+                            cache_dir / "neurrator_stimuli" / f"{name}.npy")
+    write_templates(cache_dir, {"natural_scenes": stimuli.scenes})
     write_tables(cache_dir, sessions)
     truth = pd.concat(truths, ignore_index=True)
     truth["readout_channels"] = truth["readout_channels"].map(lambda c: " ".join(map(str, c)))

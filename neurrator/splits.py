@@ -1,0 +1,134 @@
+"""Splits by stimulus repeat and the frame-level held-out regimes, as masks over bins.
+
+A regime decides which *frames* are held out; the repeat split decides which repeats train and
+which validate. Training (and validation) windows are centred only on bins whose whole window
+(``window`` bins) lies in one contiguous run of training (validation) bins, so no held-out frame ever
+enters a training window, even for windows centred next to a boundary. Test windows are centred on
+held-out bins and may take their context from neighbouring bins. z-score statistics come from
+training bins only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+TRAIN, VAL, TEST, UNUSED = 0, 1, 2, -1
+REGIMES = ("repeat", "sparse_random", "contiguous_middle", "front_only", "second_movie", "scene_identity")
+CONTIGUOUS_MIDDLE = (250, 450)     # frames 250-449 held out
+FRONT_ONLY_TRAIN = (0, 200)        # train on frames 0-199, test the rest
+WINDOW_BINS = 20                   # 167 ms at 120 Hz
+
+
+def split_repeats(repeats: np.ndarray, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), seed: int = 0) -> dict[int, int]:
+    """``repeat -> TRAIN/VAL/TEST``: a seeded shuffle of the distinct repeats cut by ``fractions``."""
+    unique = np.unique(repeats)
+    if not np.isclose(sum(fractions), 1.0) or min(fractions) < 0:
+        raise ValueError(f"split fractions must be non-negative and sum to 1, got {fractions}")
+    n = len(unique)
+    n_val = int(round(fractions[1] * n)) if fractions[1] else 0
+    n_test = int(round(fractions[2] * n)) if fractions[2] else 0
+    n_val, n_test = max(n_val, 1 if fractions[1] else 0), max(n_test, 1 if fractions[2] else 0)
+    if n - n_val - n_test < 1:
+        raise ValueError(f"{n} repeat(s) cannot be split {fractions}: at least one training repeat is needed")
+    order = np.random.default_rng(seed).permutation(unique)
+    split = {int(r): TRAIN for r in order[: n - n_val - n_test]}
+    split.update({int(r): VAL for r in order[n - n_val - n_test: n - n_test]})
+    split.update({int(r): TEST for r in order[n - n_test:]})
+    return split
+
+
+def held_out_frames(regime: str, frames: np.ndarray, seed: int = 0, fraction: float = 0.1) -> np.ndarray:
+    """Boolean over the distinct frame ids in ``frames``' range: which frames the regime holds out."""
+    if regime not in REGIMES:
+        raise ValueError(f"unknown regime {regime!r}; choose from {', '.join(REGIMES)}")
+    n_frames = int(frames.max()) + 1
+    out = np.zeros(n_frames, bool)
+    if regime == "sparse_random":
+        out[np.random.default_rng(seed).choice(n_frames, max(1, int(round(fraction * n_frames))), replace=False)] = True
+    elif regime == "contiguous_middle":
+        out[CONTIGUOUS_MIDDLE[0]:CONTIGUOUS_MIDDLE[1]] = True
+    elif regime == "front_only":
+        out[FRONT_ONLY_TRAIN[1]:] = True
+    elif regime == "second_movie":
+        out[:] = True                       # the whole (second) movie is never trained on
+    elif regime == "scene_identity":
+        out[np.random.default_rng(seed).choice(n_frames, max(1, int(round(fraction * n_frames))), replace=False)] = True
+    return out
+
+
+def contiguous_runs(bin_start: np.ndarray, bin_width: float) -> np.ndarray:
+    """Run id per bin: a new run starts wherever consecutive bins are not adjacent in time."""
+    gaps = np.diff(bin_start) > 1.5 * bin_width
+    return np.r_[0, np.cumsum(gaps)]
+
+
+def window_centres(mask: np.ndarray, runs: np.ndarray, window: int = WINDOW_BINS) -> np.ndarray:
+    """Bins whose window ``[c - window//2, c + window - window//2)`` lies wholly inside ``mask`` and one run."""
+    half = window // 2
+    ok = mask.astype(np.int64)
+    same_run = np.r_[1, (np.diff(runs) == 0).astype(np.int64)]   # bin i continues the run of bin i-1
+    # a window is valid when all its bins are in the mask and no run boundary falls inside it
+    bad = np.cumsum(np.r_[0, 1 - ok])
+    breaks = np.cumsum(np.r_[0, 1 - same_run])
+    n = len(mask)
+    centres = np.arange(half, n - (window - half) + 1)
+    lo, hi = centres - half, centres + window - half
+    valid = (bad[hi] - bad[lo] == 0) & (breaks[hi] - breaks[lo + 1] == 0)
+    return centres[valid]
+
+
+@dataclass
+class BinSplit:
+    """Per-bin split labels of one stimulus for one regime, and the usable window centres of each part."""
+
+    regime: str
+    labels: np.ndarray                  # TRAIN / VAL / TEST / UNUSED per bin
+    held_out: np.ndarray                # per distinct frame id: held out by the regime
+    centres: dict[int, np.ndarray]      # split -> window-centre bin indices
+
+    def mask(self, split: int) -> np.ndarray:
+        return self.labels == split
+
+
+def split_bins(frame: np.ndarray, repeat: np.ndarray, bin_start: np.ndarray, regime: str = "repeat",
+               fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), seed: int = 0,
+               window: int = WINDOW_BINS, bin_width: float = 1 / 120, holdout_fraction: float = 0.1) -> BinSplit:
+    """Label every bin TRAIN / VAL / TEST (UNUSED: natural-scenes blanks) for a regime; see module docstring."""
+    repeat_split = split_repeats(repeat, fractions, seed)
+    by_repeat = np.vectorize(repeat_split.get, otypes=[int])(repeat)
+    shown = frame >= 0
+    held = held_out_frames(regime, frame[shown], seed=seed, fraction=holdout_fraction) if shown.any() else np.zeros(0, bool)
+    labels = np.full(len(frame), UNUSED, dtype=np.int8)
+    if regime == "repeat":
+        labels[shown] = by_repeat[shown]
+    else:
+        is_held = np.zeros(len(frame), bool)
+        is_held[shown] = held[frame[shown]]
+        labels[shown & is_held] = TEST
+        labels[shown & ~is_held] = np.where(by_repeat[shown & ~is_held] == TRAIN, TRAIN, VAL)
+    runs = contiguous_runs(bin_start, bin_width)
+    centres = {s: window_centres(labels == s, runs, window) for s in (TRAIN, VAL)}
+    # a test window is centred on a held-out (or test-repeat) bin; its context may be any bins of the run
+    anywhere = window_centres(np.ones(len(labels), bool), runs, window)
+    centres[TEST] = anywhere[labels[anywhere] == TEST]
+    if not len(centres[TRAIN]):
+        raise ValueError(f"regime {regime!r} leaves no training window of {window} bins; use more repeats or frames")
+    return BinSplit(regime, labels, held, centres)
+
+
+def zscore_stats(counts: np.ndarray, train_mask: np.ndarray, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+    """Per-neuron mean and std of the counts over TRAINING bins only (std floored at 1e-3); chunked, no float copy."""
+    index = np.flatnonzero(train_mask)
+    if not len(index):
+        raise ValueError("no training bins: z-score statistics need training data")
+    total = np.zeros(counts.shape[1])
+    square = np.zeros(counts.shape[1])
+    for start in range(0, len(index), chunk):
+        block = counts[index[start:start + chunk]].astype(np.float64)
+        total += block.sum(0)
+        square += (block**2).sum(0)
+    mean = total / len(index)
+    std = np.sqrt(np.maximum(square / len(index) - mean**2, 0))
+    return mean.astype(np.float32), np.maximum(std, 1e-3).astype(np.float32)

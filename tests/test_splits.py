@@ -1,0 +1,128 @@
+"""Repeat splits, held-out regimes, leakage-proof windows and z-score statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from neurrator.splits import (
+    REGIMES, TEST, TRAIN, UNUSED, VAL, held_out_frames, split_bins, split_repeats, window_centres, zscore_stats,
+)
+from neurrator.windows import SpikeWindows
+
+BINS_PER_FRAME = 4
+
+
+def movie_bins(n_frames=900, repeats=6, blocks=(3, 3)):
+    """Labels of a 30 Hz movie binned at 120 Hz: repeats in blocks separated by a time gap."""
+    frame = np.tile(np.repeat(np.arange(n_frames), BINS_PER_FRAME), repeats)
+    repeat = np.repeat(np.arange(repeats), n_frames * BINS_PER_FRAME)
+    block = np.repeat(np.repeat(np.arange(len(blocks)), blocks), n_frames * BINS_PER_FRAME)
+    bin_start = np.arange(len(frame)) / 120 + block * 100.0
+    return frame, repeat, bin_start
+
+
+def windows_frames(split, frame, which, window=20):
+    centres = split.centres[which]
+    offsets = np.arange(-(window // 2), window - window // 2)
+    return frame[centres[:, None] + offsets[None]]
+
+
+def test_split_repeats_is_seeded_and_complete():
+    a, b = split_repeats(np.arange(10), seed=1), split_repeats(np.arange(10), seed=1)
+    assert a == b and sorted(a) == list(range(10))
+    assert [list(a.values()).count(s) for s in (TRAIN, VAL, TEST)] == [7, 2, 1] or sum(v == TRAIN for v in a.values()) >= 6
+    assert split_repeats(np.arange(10), seed=2) != a
+    with pytest.raises(ValueError, match="training repeat"):
+        split_repeats(np.arange(2))
+
+
+@pytest.mark.parametrize("regime", ["sparse_random", "contiguous_middle", "front_only"])
+def test_no_held_out_frame_in_any_training_or_validation_window(regime):
+    frame, repeat, bin_start = movie_bins()
+    split = split_bins(frame, repeat, bin_start, regime=regime, seed=4)
+    held = np.flatnonzero(split.held_out)
+    for which in (TRAIN, VAL):
+        seen = windows_frames(split, frame, which)
+        assert not np.isin(seen, held).any(), f"held-out frame inside a {which} window"
+    test_frames = np.unique(frame[split.centres[TEST]])
+    assert np.isin(test_frames, held).all() and len(split.centres[TEST])
+    if regime == "contiguous_middle":
+        assert held.min() == 250 and held.max() == 449
+        centre_frames = frame[split.centres[TRAIN]]
+        assert centre_frames[(centre_frames < 250)].max() == 247   # the window end (frame 249) touches the hole
+    if regime == "front_only":
+        assert frame[split.centres[TRAIN]].max() < 200
+
+
+def test_repeat_regime_and_windows_do_not_cross_blocks_or_splits():
+    frame, repeat, bin_start = movie_bins(n_frames=30, repeats=6)
+    split = split_bins(frame, repeat, bin_start, regime="repeat", seed=0)
+    for which in (TRAIN, VAL, TEST):
+        centres = split.centres[which]
+        offsets = np.arange(-10, 10)
+        labels = split.labels[centres[:, None] + offsets]
+        assert (labels[:, 10] == which).all()
+        if which != TEST:                  # test windows may take context from neighbouring repeats
+            assert (labels == which).all()
+        gaps = np.diff(bin_start[centres[:, None] + offsets], axis=1)
+        assert gaps.max() < 1.5 / 120  # no window spans the gap between blocks
+
+
+def test_scene_identity_and_blanks():
+    images = np.tile(np.r_[-1, np.arange(40)], 5)
+    frame = np.repeat(images, 30)
+    repeat = np.repeat(np.repeat(np.arange(5), 41), 30)
+    split = split_bins(frame, repeat, np.arange(len(frame)) / 120, regime="scene_identity", seed=0)
+    assert (split.labels[frame == -1] == UNUSED).all()
+    held = np.flatnonzero(split.held_out)
+    assert len(held) == 4 and np.isin(frame[split.centres[TEST]], held).all()
+    assert not np.isin(windows_frames(split, frame, TRAIN), np.r_[held, -1]).any()
+
+
+def test_unknown_regime():
+    with pytest.raises(ValueError, match="unknown regime"):
+        held_out_frames("everything", np.arange(10))
+    assert set(REGIMES) >= {"sparse_random", "contiguous_middle", "front_only", "second_movie", "scene_identity"}
+
+
+def test_window_centres_near_mask_edges():
+    mask = np.zeros(40, bool)
+    mask[5:25] = True
+    centres = window_centres(mask, np.zeros(40, int), window=10)
+    assert centres.min() == 10 and centres.max() == 20   # [c-5, c+5) inside [5, 25)
+
+
+def test_zscore_uses_training_bins_only_and_changing_test_spikes_changes_nothing():
+    frame, repeat, bin_start = movie_bins(n_frames=30, repeats=6)
+    split = split_bins(frame, repeat, bin_start, regime="repeat", seed=0)
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(2, size=(len(frame), 7)).astype(np.uint8)
+    mean, std = zscore_stats(counts, split.mask(TRAIN))
+    train_data = [SpikeWindows(counts, frame, split.centres[TRAIN], mean, std)[i][0] for i in range(5)]
+    changed = counts.copy()
+    changed[split.mask(TEST)] = 200                           # wildly different test repeats
+    mean2, std2 = zscore_stats(changed, split.mask(TRAIN))
+    np.testing.assert_array_equal(mean, mean2)
+    np.testing.assert_array_equal(std, std2)
+    for i in range(5):
+        assert torch.equal(SpikeWindows(changed, frame, split.centres[TRAIN], mean2, std2)[i][0], train_data[i])
+    np.testing.assert_allclose(mean, counts[split.mask(TRAIN)].mean(0), rtol=1e-5)
+
+
+def test_window_items_jitter_and_dropout_are_deterministic():
+    frame, repeat, bin_start = movie_bins(n_frames=30, repeats=6)
+    split = split_bins(frame, repeat, bin_start, regime="sparse_random", seed=0)
+    counts = np.random.default_rng(1).poisson(1, size=(len(frame), 50)).astype(np.uint8)
+    mean, std = zscore_stats(counts, split.mask(TRAIN))
+    data = SpikeWindows(counts, frame, split.centres[TRAIN], mean, std, jitter=2, neuron_dropout=0.1, seed=3)
+    x, f = data[0]
+    assert x.shape == (20, 50) and x.dtype == torch.float32 and isinstance(f, int)
+    assert torch.equal(data[0][0], x)
+    data.set_epoch(1)
+    assert not torch.equal(data[0][0], x)
+    dropped = [(data[i][0] == 0).all(0).float().mean().item() for i in range(200)]
+    assert 0.05 < np.mean(dropped) < 0.15
+    with pytest.raises(TypeError, match="uint8"):
+        SpikeWindows(counts.astype(np.float32), frame, split.centres[TRAIN], mean, std)
