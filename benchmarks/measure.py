@@ -14,12 +14,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def run_isolated(code: str, timeout: int = 1800) -> dict:
     """Run ``code`` in a fresh Python process; it must print one JSON object as its last line.
 
-    The result gains ``peak_rss_mb`` (the process's maximum resident set size), so each scenario's
-    memory is measured alone, not on top of what an earlier scenario left behind.
+    The result gains ``peak_rss_mb``: the process's own peak resident set (``VmHWM``; ``ru_maxrss``
+    would carry the parent's peak over), so each scenario's memory is measured alone.
     """
     wrapper = textwrap.dedent(code) + textwrap.dedent("""
-        import json as _json, resource as _resource
-        _result["peak_rss_mb"] = round(_resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        import json as _json, re as _re
+        _hwm = _re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read())
+        _result["peak_rss_mb"] = round(int(_hwm.group(1)) / 1024, 1)
         print(_json.dumps(_result))
     """)
     done = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True, timeout=timeout)

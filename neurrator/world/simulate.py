@@ -52,7 +52,7 @@ class WorldConfig:
     movie_three_frames: int = 900
     scene_repeats: int = 6
     n_scenes: int = 118
-    opto_trials_per_condition: int = 10
+    opto_trials_per_condition: int = 60   # per light level; the tagging criterion needs many trials
     seed: int = 0
     first_session_id: int = 715093703
     extra: dict = field(default_factory=dict)
@@ -127,10 +127,12 @@ def build_stimulus_table(config: WorldConfig, n_movie_one: int, n_movie_three: i
 
 
 def build_opto_table(t_start: float, trials_per_condition: int, rng: np.random.Generator) -> pd.DataFrame:
-    """Optotagging epochs after the visual stimuli: 5 ms and 10 ms pulses and a 1 s raised cosine, 3 levels."""
-    conditions = [("pulse", "a single square pulse", 0.005), ("pulse", "a single square pulse", 0.010),
-                  ("raised_cosine", "half-period of a cosine wave", 1.0)]
-    trials = [(c, level) for c in conditions for level in (1.3, 1.7, 2.0) for _ in range(trials_per_condition)]
+    """Optotagging epochs after the visual stimuli: 5 ms and 10 ms square pulses at 3 light levels,
+    ``trials_per_condition`` each, and a few 1 s raised-cosine trials, in random order."""
+    conditions = [("pulse", "a single square pulse", 0.005, trials_per_condition),
+                  ("pulse", "a single square pulse", 0.010, trials_per_condition),
+                  ("raised_cosine", "half-period of a cosine wave", 1.0, min(trials_per_condition, 10))]
+    trials = [(c[:3], level) for c in conditions for level in (1.3, 1.7, 2.0) for _ in range(c[3])]
     rows, t = [], t_start
     for i in rng.permutation(len(trials)):
         (name, condition, duration), level = trials[i]

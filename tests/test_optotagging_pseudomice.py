@@ -1,0 +1,77 @@
+"""Optotagging criterion on planted cells, and pseudo-mouse construction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neurrator.binning import bin_spikes
+from neurrator.optotagging import light_raster, tag_units, tagging_accuracy
+from neurrator.pseudomice import build_pseudo_mouse
+from neurrator.recording import Recording
+
+
+def make_recording(session_id=1, n_frames=6, repeats=3, tagged=(11,), artifact=(12,), seed=0, frame_s=1 / 30):
+    """Cortical units 10-13 and an LGd unit 14; 10 ms light pulses after a short movie."""
+    rng = np.random.default_rng(seed)
+    frames = np.tile(np.arange(n_frames), repeats)
+    start = 1.0 + np.arange(len(frames)) * frame_s
+    presentations = pd.DataFrame({"stimulus_name": "natural_movie_one", "start_time": start, "stop_time": start + frame_s,
+                                  "frame": frames, "stimulus_block": 0, "repeat": np.repeat(np.arange(repeats), n_frames)})
+    onsets = 10.0 + np.arange(120) * 1.7
+    epochs = pd.DataFrame({"start_time": onsets, "stop_time": onsets + 0.01, "duration": 0.01, "level": 1.7,
+                           "condition": "a single square pulse", "stimulus_name": "pulse"})
+    units = pd.DataFrame({"region": ["VISp", "VISp", "VISl", "VISam", "LGd"], "quality": "good"},
+                         index=pd.Index([10, 11, 12, 13, 14], name="unit_id"))
+    spikes = {}
+    for unit in units.index:
+        times = np.sort(rng.uniform(0, onsets[-1] + 1, rng.poisson(6 * (onsets[-1] + 1))))
+        if unit in tagged:
+            times = np.r_[times, onsets + rng.uniform(0.002, 0.005, len(onsets))]
+        if unit in artifact:
+            times = np.r_[times, onsets, onsets + 0.01]      # exactly at light onset and offset
+        spikes[unit] = np.sort(times)
+    return Recording(session_id, "Sst", units, spikes, presentations, epochs)
+
+
+def test_tagging_finds_the_light_driven_cell_and_ignores_artifacts():
+    rec = make_recording()
+    tags = tag_units(rec)
+    assert list(tags.index) == [10, 11, 12, 13]            # cortical units only
+    assert tags["tagged"].to_dict() == {10: False, 11: True, 12: False, 13: False}
+    assert tags.loc[11, "evoked_hz"] > 100 and tags.attrs["n_pulses"] == 120
+    scores = tagging_accuracy(tags, pd.Series({11: True, 10: False, 12: False, 13: False}))
+    assert scores["precision"] == 1.0 and scores["recall"] == 1.0
+    trial, time = light_raster(rec, 11)
+    assert ((time > 0.001) & (time < 0.006)).sum() >= 120 and trial.max() == 119
+
+
+def test_pulses_of_other_durations_are_not_used():
+    rec = make_recording()
+    rec.optogenetic_epochs["duration"] = 0.005
+    assert tag_units(rec).attrs["n_pulses"] == 0
+
+
+def test_pseudo_mouse_aligns_frames_across_sessions():
+    a, b = make_recording(1, seed=1), make_recording(2, seed=2, repeats=4)
+    binned = [bin_spikes(a, "natural_movie_one"), bin_spikes(b, "natural_movie_one")]
+    mouse = build_pseudo_mouse(binned, [[11], [10, 12]], [1, 2])
+    assert mouse.counts.shape == (6 * 3 * 4, 3)             # 3 common repeats x 6 frames x 4 bins
+    assert list(mouse.units["session_id"]) == [1, 2, 2] and mouse.misalignment_ms < 1e-6
+    np.testing.assert_array_equal(mouse.counts[:, 0], binned[0].counts[:, list(binned[0].unit_ids).index(11)])
+    np.testing.assert_array_equal(mouse.frame, binned[0].frame)
+
+
+def test_pseudo_mouse_refuses_different_frame_sequences_and_unknown_units():
+    a, b = make_recording(1), make_recording(2, n_frames=5)
+    with pytest.raises(ValueError, match="different natural_movie_one frame sequence"):
+        build_pseudo_mouse([bin_spikes(a, "natural_movie_one"), bin_spikes(b, "natural_movie_one")], [[10], [10]], [1, 2])
+    with pytest.raises(KeyError, match="no binned unit"):
+        build_pseudo_mouse([bin_spikes(a, "natural_movie_one")] * 2, [[10], [99]], [1, 2])
+
+
+def test_misalignment_is_measured():
+    a, b = make_recording(1), make_recording(2, frame_s=1 / 30 + 0.0005)   # session 2's frames last 0.5 ms longer
+    mouse = build_pseudo_mouse([bin_spikes(a, "natural_movie_one"), bin_spikes(b, "natural_movie_one")], [[10], [10]], [1, 2])
+    assert 2.0 < mouse.misalignment_ms < 3.0                 # 5 frames x 0.5 ms by the last frame of a repeat
