@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -146,6 +147,7 @@ _result = dict(load_s=round(load_s, 2), count_s=round(count_s, 3), count_best_of
 def scenario(code: str, manifest: Path, out: Path, name: str = "") -> dict:
     result = run_isolated(code.format(manifest=str(manifest), stimulus=STIMULUS, bins=BINS_PER_FRAME,
                                       out=str(out), name=name))
+    os.sync()  # let the saved arrays reach the disk now, not while the next scenario is timed
     result.pop("peak_rss_mb")  # ru_maxrss restarted before counting and covers the saving for the check too
     result["process_peak_mb"] = max(result["load_peak_mb"], result["count_peak_mb"])
     result["count_extra_mb"] = round(result["count_peak_mb"] - result["rss_before_count_mb"], 1)

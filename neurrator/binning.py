@@ -114,7 +114,8 @@ def bin_spikes(recording: Recording, stimulus: str, unit_ids: Sequence[int] | No
         raise ValueError(f"{stimulus} presentations are all shorter than half a bin at {bin_hz} Hz")
 
     edges, bin_of_interval, bin_edge = _timeline(start, stop, n_per)
-    counts = _count(recording.spike_times, unit_ids, edges, bin_of_interval, int(n_per.sum()))
+    counts = _count(recording.spike_times, unit_ids, edges, bin_of_interval, int(n_per.sum()),
+                    narrowest_bin_s=float(((stop - start) / n_per).min()))
 
     pres = np.repeat(np.arange(len(rows)), n_per)
     labels = {name: _integer_column(table, name, rows)[pres] for name in ("frame", "repeat", "stimulus_block")}
@@ -151,13 +152,13 @@ def _timeline(start: np.ndarray, stop: np.ndarray, n_per: np.ndarray):
 
 
 def _count(spike_times: Mapping[int, np.ndarray], unit_ids: np.ndarray, edges: np.ndarray,
-           bin_of_interval: np.ndarray, n_bins: int, group: int = 64) -> np.ndarray:
+           bin_of_interval: np.ndarray, n_bins: int, narrowest_bin_s: float, group: int = 64) -> np.ndarray:
     """(n_bins, n_units) counts; memory ~ the counts array (spike trains are only read, through views).
 
     Units go in groups of ``group`` columns: each unit's runs of equal bins are written into a small
     (n_bins, group) slab that stays in cache, and the slab is copied into the counts once.
     """
-    locate = _EdgeLocator(edges, bin_of_interval)
+    locate = _EdgeLocator(edges, bin_of_interval, narrowest_bin_s)
     counts = np.empty((n_bins, len(unit_ids)), np.uint8)  # every column is written from a slab
     slab = np.zeros((n_bins, min(group, len(unit_ids))), np.uint8)
     for first in range(0, len(unit_ids), group):
@@ -183,33 +184,39 @@ def _count(spike_times: Mapping[int, np.ndarray], unit_ids: np.ndarray, edges: n
 
 
 class _EdgeLocator:
-    """The bin of each spike: ``searchsorted(edges, t, side="right")`` without a binary search per spike.
+    """The bin of each spike, exactly where ``searchsorted(edges, t, side="right")`` puts it, by lookup.
 
-    A uniform grid (about 4 cells per edge) holds how many edges lie at or before each cell; a spike's
-    cell gives a first guess that is then corrected exactly against the edges (rarely more than a step).
+    Times map to a uniform grid (cells a quarter of the narrowest bin, or finer) by one monotone float
+    expression, the same for spikes and edges; so every edge of an earlier cell lies before a spike and
+    every edge of a later cell after it. A spike starts from the number of edges before its cell and
+    steps over the few edges of its own cell that are not after it.
     """
 
-    def __init__(self, edges: np.ndarray, bin_of_interval: np.ndarray):
+    MAX_CELLS = 1 << 23  # 32 MB of int32: the grid coarsens (stays exact, only slower) past this
+
+    def __init__(self, edges: np.ndarray, bin_of_interval: np.ndarray, narrowest_bin_s: float):
         self.first, self.last = edges[0], edges[-1]  # last > first: every presentation has a bin
-        n_cells = 4 * len(edges)
-        self.per_second = n_cells / (self.last - self.first)
-        grid = self.first + np.arange(n_cells + 2) / self.per_second
-        self.at_or_before = np.searchsorted(edges, grid, side="right").astype(np.int32)
-        self.padded = np.concatenate([[-np.inf], edges, [np.inf]])         # padded[k + 1] = edges[k]
-        self.bin_after = np.concatenate([[-1], bin_of_interval])            # bin of the interval after k edges
+        span = self.last - self.first
+        n_cells = int(min(max(8 * len(edges), span / (narrowest_bin_s / 4)), self.MAX_CELLS))
+        self.per_second = n_cells / span
+        edges_in_cell = np.bincount(self._cells(edges), minlength=n_cells + 2)
+        self.edges_before_cell = (np.cumsum(edges_in_cell) - edges_in_cell).astype(np.int32)
+        self.edge_after = np.append(edges, np.inf)                 # edge_after[k]: the first edge not among k
+        self.bin_after = np.concatenate([[-1], bin_of_interval])  # bin of the interval after k edges
+
+    def _cells(self, times: np.ndarray) -> np.ndarray:
+        cell = times - self.first
+        cell *= self.per_second
+        return cell.astype(np.intp)
 
     def bins(self, times: np.ndarray) -> np.ndarray:
         """Sorted bins of the spikes of one sorted train (spikes outside every presentation dropped)."""
         lo, hi = np.searchsorted(times, (self.first, self.last))
         inside = times[lo:hi]  # a view, never a copy of the train
-        n_before = self.at_or_before[((inside - self.first) * self.per_second).astype(np.intp)]
-        late = np.flatnonzero(self.padded[n_before + 1] <= inside)   # becomes: how many edges are <= t
-        while len(late):
-            n_before[late] += 1
-            late = late[self.padded[n_before[late] + 1] <= inside[late]]
-        early = np.flatnonzero(self.padded[n_before] > inside)
-        while len(early):
-            n_before[early] -= 1
-            early = early[self.padded[n_before[early]] > inside[early]]
+        n_before = self.edges_before_cell[self._cells(inside)]  # becomes: how many edges are <= t
+        step = np.flatnonzero(self.edge_after[n_before] <= inside)
+        while len(step):
+            n_before[step] += 1
+            step = step[self.edge_after[n_before[step]] <= inside[step]]
         bins = self.bin_after[n_before]
         return bins[bins >= 0]

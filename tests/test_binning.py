@@ -173,3 +173,34 @@ def test_many_units_across_column_groups():
     np.testing.assert_array_equal(binned.counts, reference_counts(recording, "natural_movie_one"))
     scenes = bin_spikes(recording, "natural_scenes").counts
     np.testing.assert_array_equal(scenes, reference_counts(recording, "natural_scenes"))
+
+
+@pytest.mark.parametrize("stimulus", ["natural_movie_one", "natural_scenes"])
+def test_spikes_one_ulp_around_every_inner_edge(stimulus):
+    """Exact placement at float resolution: one ulp before an inner edge is the earlier bin, on or after it the later."""
+    binned = bin_spikes(make_recording({1: []}), stimulus)
+    inner = np.flatnonzero(binned.bin_in_presentation > 0)
+    edges = binned.bin_start[inner]
+    spikes = {1: np.nextafter(edges, -np.inf), 2: edges, 3: np.nextafter(edges, np.inf)}
+    counts = bin_spikes(make_recording(spikes), stimulus).counts
+    expected_before, expected_at = np.zeros(len(counts), int), np.zeros(len(counts), int)
+    expected_before[inner - 1] = 1
+    expected_at[inner] = 1
+    np.testing.assert_array_equal(counts[:, 0], expected_before)
+    np.testing.assert_array_equal(counts[:, 1], expected_at)
+    np.testing.assert_array_equal(counts[:, 2], expected_at)
+
+
+def test_exact_on_a_coarse_grid(monkeypatch, random_recording):
+    """A lookup grid coarser than the bins (capped size, long gaps) only costs time, never exactness."""
+    import neurrator.binning as binning
+
+    fine = bin_spikes(random_recording, "natural_movie_one").counts
+    monkeypatch.setattr(binning._EdgeLocator, "MAX_CELLS", 7)
+    np.testing.assert_array_equal(bin_spikes(random_recording, "natural_movie_one").counts, fine)
+    binned = bin_spikes(make_recording({1: []}), "natural_scenes")
+    edges = binned.bin_start[binned.bin_in_presentation > 0]
+    spikes = {1: np.nextafter(edges, -np.inf), 2: edges}
+    coarse = bin_spikes(make_recording(spikes), "natural_scenes").counts
+    assert coarse[:, 0].sum() == coarse[:, 1].sum() == len(edges)
+    np.testing.assert_array_equal(np.flatnonzero(coarse[:, 1]), np.flatnonzero(binned.bin_in_presentation > 0))

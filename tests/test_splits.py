@@ -126,3 +126,10 @@ def test_window_items_jitter_and_dropout_are_deterministic():
     assert 0.05 < np.mean(dropped) < 0.15
     with pytest.raises(TypeError, match="uint8"):
         SpikeWindows(counts.astype(np.float32), frame, split.centres[TRAIN], mean, std)
+
+
+def test_second_movie_is_entirely_held_out():
+    frame, repeat, bin_start = movie_bins(n_frames=60, repeats=2, blocks=(1, 1))
+    split = split_bins(frame, repeat, bin_start, regime="second_movie", fractions=(0.5, 0.5, 0.0))
+    assert split.held_out.all() and (split.labels == TEST).all()
+    assert len(split.centres[TRAIN]) == 0 and len(split.centres[TEST]) > 0
