@@ -470,3 +470,27 @@ def ensure_recording(cache_dir: str | os.PathLike, session_id: int, data_dir: st
         recording = load_recording(cache, session_id, stimuli=stimuli, progress=progress)
         save_recording(recording, path)
         return recording
+
+
+MOVIE_TEMPLATE_NUMBERS = {"natural_movie_one": 1, "natural_movie_three": 3}
+ALLEN_SCENE_COUNT = 118
+
+
+def stimulus_frames(cache, stimulus: str, n_scenes: int | None = None) -> np.ndarray:
+    """uint8 frames of a stimulus from the cache's own templates: movies ``(frames, H, W)``, scenes ``(images, H, W)``.
+
+    The number of scenes defaults to the templates present locally (the Allen set has 118).
+    """
+    if stimulus in MOVIE_TEMPLATE_NUMBERS:
+        frames = cache.get_natural_movie_template(MOVIE_TEMPLATE_NUMBERS[stimulus])
+    elif stimulus == "natural_scenes":
+        if n_scenes is None:
+            local = Path(cache.manifest_path).parent / "natural_scene_templates"
+            n_scenes = len(list(local.glob("natural_scene_*.tiff"))) or ALLEN_SCENE_COUNT
+        frames = np.stack([np.asarray(cache.get_natural_scene_template(i)) for i in range(n_scenes)])
+    else:
+        raise KeyError(f"no templates for {stimulus!r}; choose from {[*MOVIE_TEMPLATE_NUMBERS, 'natural_scenes']}")
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8:
+        frames = np.clip(np.round(frames), 0, 255).astype(np.uint8)
+    return frames

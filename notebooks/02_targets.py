@@ -23,15 +23,15 @@
 # 3. what the reference captions say, and what the store costs against a float32 table in RAM.
 #
 # ## Prerequisites
-# - Chapter 00 (environment, data directory).
-# - Stimuli: until the simulated Allen world is built, this chapter uses real photographs that ship
-#   inside scikit-image and scikit-learn, as grayscale frames of the Allen template size (304 × 608).
+# - Chapter 01 (the Allen cache: in the `demo` profile the simulated world, whose stimuli are real
+#   images and clips shipped inside Python packages; in `paper` the Allen stimulus templates).
 
 # %% tags=["parameters"]
 profile = "demo"                 # "demo" (offline, CPU) or "paper" (LLaVA-1.5 + BLIP-2 on a GPU runner)
 data_dir = None                  # None: $NEURRATOR_DATA, else ./data at the project root
 seed = 0
-stimulus = "packaged_photographs"
+cache_dir = None                 # None: <data_dir>/allen_cache (made by chapter 01)
+stimulus_names = ["natural_movie_one", "natural_movie_three", "natural_scenes"]
 chunk_size = 32                  # frames per vision-tower pass when writing the store
 narration_batch_size = 32        # grids per narrator call
 llava_model_id = "llava-hf/llava-1.5-7b-hf"   # paper profile: hub id or local path
@@ -39,12 +39,13 @@ blip2_model_id = "Salesforce/blip2-opt-2.7b"  # paper profile: reference caption
 
 # %%
 import textwrap
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from neurrator import captions, config, environment, plotting, repro, stimuli, vlm
+from neurrator import allen, captions, config, environment, plotting, repro, vlm
 from neurrator.targets import PatchTargetStore
 
 plotting.set_theme()
@@ -52,27 +53,31 @@ environment.quiet_model_loading()
 repro.seed_everything(seed)
 profile = config.check_profile(profile)
 data_path = config.resolve_data_dir(data_dir)
+cache_path = Path(cache_dir) if cache_dir else data_path / "allen_cache"
+if not (cache_path / "manifest.json").is_file():
+    raise FileNotFoundError(f"no Allen cache at {cache_path}: run notebook 01_preprocess first")
 
 # %% [markdown]
 # ## 1. The stimulus frames
 
 # %%
-frames, sources = stimuli.packaged_photographs()
-print(f"{len(frames)} frames of {frames.shape[1]} x {frames.shape[2]} pixels (uint8 grayscale)")
-sources[["frame", "name", "package", "licence"]]
+cache = allen.open_cache(cache_path)
+frames = {name: allen.stimulus_frames(cache, name) for name in stimulus_names}
+pd.DataFrame([{"stimulus": n, "frames": f.shape[0], "height": f.shape[1], "width": f.shape[2]} for n, f in frames.items()])
 
 # %%
-fig, axes = plt.subplots(2, 7, figsize=(14, 2.9))
-for ax, frame, name in zip(axes.flat, frames, sources["name"]):
-    ax.imshow(frame, cmap="gray", vmin=0, vmax=255)
-    ax.set_title(name, fontsize=9)
-    ax.axis("off")
-fig.suptitle("Stimulus frames as the mouse sees them (grayscale, 304 x 608)")
+fig, axes = plt.subplots(len(frames), 6, figsize=(14, 1.25 * len(frames) + 0.4))
+for row, (name, stack) in enumerate(frames.items()):
+    for col, index in enumerate(np.linspace(0, len(stack) - 1, 6).astype(int)):
+        axes[row, col].imshow(stack[index], cmap="gray", vmin=0, vmax=255)
+        axes[row, col].set_title(f"{name} #{index}", fontsize=8)
+        axes[row, col].axis("off")
+fig.suptitle("Stimulus frames as the mouse sees them (grayscale)")
 plt.show()
 
 # %% [markdown]
-# **Takeaway:** real photographs of varied content (animals, objects, vehicles, textures, text),
-# grayscale like the Allen natural scenes and movies.
+# **Takeaway:** two movies and a set of still scenes of varied content (street, people, vehicles,
+# animals, objects), grayscale like the Allen natural movies and scenes.
 
 # %% [markdown]
 # ## 2. Target grids in the patch-target store
@@ -83,38 +88,41 @@ plt.show()
 # %%
 backend = vlm.load_backend(profile, **({"model_id": llava_model_id} if profile == "paper" else {}))
 store = PatchTargetStore(data_path / "targets" / profile)
-store.write(stimulus, frames, backend, chunk_size=chunk_size)
-targets = store.open(stimulus, backend_spec=backend.target_spec(), frames=frames)
+targets = {}
+for name, stack in frames.items():
+    store.write(name, stack, backend, chunk_size=chunk_size)
+    targets[name] = store.open(name, backend_spec=backend.target_spec(), frames=stack)
 backend.target_spec()
 
 # %% tags=["nbval-check-output"]
 summary = pd.DataFrame(store.summary()).set_index("stimulus")
-summary.loc[[stimulus]]
+summary.loc[stimulus_names]
 
 # %%
-grids = targets.rows(range(len(frames)))
-energy = np.linalg.norm(grids, axis=-1)                       # (frames, patches)
-side = int(np.sqrt(grids.shape[1]))
-pooled = grids.mean(1)
+scenes, scene_grids = frames["natural_scenes"], targets["natural_scenes"].rows(range(len(frames["natural_scenes"])))
+energy = np.linalg.norm(scene_grids, axis=-1)                       # (scenes, patches)
+side = int(np.sqrt(scene_grids.shape[1]))
+movie_grids = targets["natural_movie_one"].rows(np.arange(0, 900, 5))
+pooled = movie_grids.mean(1)
 pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)
 fig, axes = plt.subplots(2, 5, figsize=(14, 4.2), gridspec_kw={"width_ratios": [1, 1, 1, 1, 1.3]})
-for col, index in enumerate([0, 1, 3, 5]):
-    axes[0, col].imshow(frames[index], cmap="gray")
-    axes[0, col].set_title(sources["name"][index], fontsize=9)
+for col, index in enumerate(np.linspace(0, len(scenes) - 1, 4).astype(int)):
+    axes[0, col].imshow(scenes[index], cmap="gray")
+    axes[0, col].set_title(f"scene {index}", fontsize=9)
     axes[1, col].imshow(energy[index].reshape(side, side), cmap="magma")
     axes[1, col].set_title("patch-vector norm", fontsize=9)
 for ax in axes[:, :4].flat:
     ax.axis("off")
 axes[0, 4].axis("off")
 im = axes[1, 4].imshow(pooled @ pooled.T, cmap="viridis", vmin=0, vmax=1)
-axes[1, 4].set_title("cosine between frames (mean grid)", fontsize=9)
+axes[1, 4].set_title("cosine between movie frames (every 5th)", fontsize=9)
 fig.colorbar(im, ax=axes[1, 4], fraction=0.046)
 plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# **Takeaway:** a target grid is spatial (patch norms follow the objects in the frame) and frames
-# are distinguishable from their grids alone, which is what the encoder must learn to predict.
+# **Takeaway:** a target grid is spatial (patch norms follow the objects in the frame); along the
+# movie, grids are similar within a shot and change at cuts — the structure the encoder must predict.
 
 # %% [markdown]
 # ## 3. Reference captions
@@ -123,26 +131,29 @@ plt.show()
 # `paper` profile it is BLIP-2's caption of the frame.
 
 # %%
-reference, caption_spec = captions.reference_captions(
-    profile, frames, targets, backend, blip2_model_id=blip2_model_id, batch_size=narration_batch_size)
-caption_file = captions.write_captions(
-    captions.caption_path(data_path / "captions" / profile, stimulus), stimulus, sources["frame"], reference,
-    caption_spec, inputs={"targets": store.path(stimulus)})
-table = sources[["frame", "name"]].assign(reference_caption=reference)
+reference = {}
+for name, stack in frames.items():
+    reference[name], caption_spec = captions.reference_captions(
+        profile, stack, targets[name], backend, blip2_model_id=blip2_model_id, batch_size=narration_batch_size)
+    captions.write_captions(captions.caption_path(data_path / "captions" / profile, name), name, range(len(stack)),
+                            reference[name], caption_spec, inputs={"targets": store.path(name)})
+examples = np.linspace(0, len(frames["natural_scenes"]) - 1, 8).astype(int)
+table = pd.DataFrame({"scene": examples, "reference caption": [reference["natural_scenes"][i] for i in examples]})
 if profile == "demo":
-    table["labels read by the frozen head"] = [", ".join(l) for l in backend.labels(grids)]
+    table["labels read by the frozen head"] = [", ".join(l) for l in backend.labels(scene_grids[examples])]
 table
 
 # %% tags=["nbval-check-output"]
-print(f"frames: {len(reference)}, captions: {len(set(reference))} distinct")
+pd.DataFrame([{"stimulus": n, "frames": len(c), "distinct captions": len(set(c))} for n, c in reference.items()])
 
 # %%
 fig, axes = plt.subplots(3, 4, figsize=(14, 6.2))
-for ax, frame, text in zip(axes.flat, frames, reference):
-    ax.imshow(frame, cmap="gray")
-    ax.set_title("\n".join(textwrap.wrap(text, 38)), fontsize=8)
+movie = frames["natural_movie_one"]
+for ax, index in zip(axes.flat, np.linspace(0, len(movie) - 1, 12).astype(int)):
+    ax.imshow(movie[index], cmap="gray")
+    ax.set_title(f"#{index}: " + "\n".join(textwrap.wrap(reference["natural_movie_one"][index], 36)), fontsize=8)
     ax.axis("off")
-fig.suptitle("Frames with their reference captions")
+fig.suptitle("natural_movie_one frames with their reference captions")
 plt.tight_layout()
 plt.show()
 
