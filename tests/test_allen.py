@@ -180,15 +180,22 @@ def test_garbage_nwb_is_refused_and_kept(cache_dir, recording, tmp_path):
     assert nwb.read_bytes() == garbage  # the SDK never saw it
 
 
-def test_hdf5_that_is_not_the_session(cache_dir, recording, tmp_path):
+def _cache_with_hdf5_session(cache_dir, recording, tmp_path, identifier, groups=()):
+    """A cache copy whose session NWB is replaced by a bare HDF5 file holding ``identifier`` and ``groups``."""
     import h5py
 
-    copy = _cache_copy(cache_dir, tmp_path / "cache")
-    cache = allen.open_cache(copy)
+    cache = allen.open_cache(_cache_copy(cache_dir, tmp_path / "cache"))
     nwb = allen.session_nwb_path(cache, recording.session_id)
     nwb.parent.mkdir()
     with h5py.File(nwb, "w") as handle:
-        handle["identifier"] = "12345"
+        handle["identifier"] = identifier
+        for group in groups:
+            handle.create_group(group)
+    return cache, nwb
+
+
+def test_hdf5_that_is_not_the_session(cache_dir, recording, tmp_path):
+    cache, nwb = _cache_with_hdf5_session(cache_dir, recording, tmp_path, "12345")
     with pytest.raises(allen.SessionFileError, match="not this session"):
         allen.load_recording(cache, recording.session_id, progress=False)
     assert nwb.is_file()
@@ -196,15 +203,7 @@ def test_hdf5_that_is_not_the_session(cache_dir, recording, tmp_path):
 
 def test_sdk_failure_is_a_clear_error_and_deletes_nothing(cache_dir, recording, tmp_path):
     """An HDF5 file that passes the pre-check but is no NWB: the SDK fails, nothing is deleted or fetched."""
-    import h5py
-
-    copy = _cache_copy(cache_dir, tmp_path / "cache")
-    cache = allen.open_cache(copy)
-    nwb = allen.session_nwb_path(cache, recording.session_id)
-    nwb.parent.mkdir()
-    with h5py.File(nwb, "w") as handle:
-        handle["identifier"] = str(recording.session_id)
-        handle.create_group("units")
+    cache, nwb = _cache_with_hdf5_session(cache_dir, recording, tmp_path, str(recording.session_id), ["units"])
     with pytest.raises(RuntimeError, match=f"session {recording.session_id}") as err:
         allen.load_recording(cache, recording.session_id, progress=False)
     assert str(nwb) in str(err.value)

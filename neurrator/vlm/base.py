@@ -35,6 +35,32 @@ def resolve_dtype(dtype: torch.dtype | str | None, device: torch.device) -> torc
     return getattr(torch, dtype) if isinstance(dtype, str) else dtype
 
 
+def load_frozen(model_class, model_id: str, revision: str | None, dtype: torch.dtype, device: torch.device, kind: str):
+    """``(model, processor, commit hash)`` from one resolved revision, frozen in eval mode on ``device``.
+
+    Offline the hub is unreachable, so a failed load says to pass a local ``save_pretrained`` directory.
+    """
+    from pathlib import Path
+
+    from transformers import AutoProcessor
+    from transformers.utils.hub import resolve_revision
+
+    pinned = resolve_revision(model_id, revision)  # one resolution: model and processor from one commit
+    try:
+        processor = AutoProcessor.from_pretrained(model_id, revision=pinned)
+        model = model_class.from_pretrained(model_id, revision=pinned, dtype=dtype)
+    except (OSError, ValueError) as err:
+        at_revision = f" at revision {revision!r}" if revision else ""
+        if Path(model_id).is_dir():
+            hint = f"that directory does not hold a {kind} model and processor saved with save_pretrained()"
+        else:
+            hint = ("it is not a local directory, and offline the Hugging Face hub is unreachable: download the "
+                    "model beforehand or pass a local path to a directory saved with save_pretrained()")
+        raise OSError(f"could not load {kind} model {model_id!r}{at_revision}: {err}\n{hint}.") from err
+    model.to(device).eval().requires_grad_(False)
+    return model, processor, getattr(pinned, "resolved", None)
+
+
 def frames_to_rgb(frames: np.ndarray) -> np.ndarray:
     """Validate uint8 frames ``(N, H, W)`` (grayscale, as Allen stimuli) or ``(N, H, W, 3)``; return RGB."""
     frames = np.asarray(frames)

@@ -6,13 +6,12 @@ The ``paper`` profile scores narrations decoded from neural data against these c
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from .base import frames_to_rgb, resolve_device, resolve_dtype
+from .base import frames_to_rgb, load_frozen, resolve_device, resolve_dtype
 
 DEFAULT_MODEL_ID = "Salesforce/blip2-opt-2.7b"
 
@@ -29,8 +28,7 @@ class Blip2Captioner:
         max_new_tokens: int = 30,
         prompt: str | None = None,
     ):
-        from transformers import AutoProcessor, Blip2ForConditionalGeneration
-        from transformers.utils.hub import resolve_revision
+        from transformers import Blip2ForConditionalGeneration
 
         self.model_id = str(model_id)
         self.revision = revision
@@ -38,27 +36,8 @@ class Blip2Captioner:
         self.dtype = resolve_dtype(dtype, self.device)
         self.max_new_tokens = int(max_new_tokens)
         self.prompt = prompt
-
-        # Resolved once (best effort, cache only when offline) so model and processor come from one commit.
-        pinned_revision = resolve_revision(self.model_id, revision)
-        self.commit_hash = getattr(pinned_revision, "resolved", None)
-        try:
-            self.model = Blip2ForConditionalGeneration.from_pretrained(
-                self.model_id, revision=pinned_revision, dtype=self.dtype
-            )
-            self.processor = AutoProcessor.from_pretrained(self.model_id, revision=pinned_revision)
-        except (OSError, ValueError) as err:
-            at_revision = f" at revision {revision!r}" if revision else ""
-            if Path(self.model_id).is_dir():
-                hint = "that directory does not hold a BLIP-2 model and processor saved with save_pretrained()"
-            else:
-                hint = (
-                    "it is not a local directory, and offline the Hugging Face hub is unreachable: download the "
-                    "model beforehand or pass a local path to a directory saved with save_pretrained()"
-                )
-            raise OSError(f"could not load BLIP-2 model {self.model_id!r}{at_revision}: {err}\n{hint}.") from err
-        self.model.to(self.device).eval()
-        self.model.requires_grad_(False)
+        self.model, self.processor, self.commit_hash = load_frozen(
+            Blip2ForConditionalGeneration, self.model_id, revision, self.dtype, self.device, "BLIP-2")
         self._prompt_ids = self._build_prompt_ids()
 
     def _build_prompt_ids(self) -> torch.Tensor:

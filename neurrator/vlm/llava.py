@@ -13,7 +13,7 @@ import json
 import numpy as np
 import torch
 
-from .base import PROMPT, VisionLanguageBackend, check_grids, frames_to_rgb, resolve_device, resolve_dtype
+from .base import PROMPT, VisionLanguageBackend, check_grids, frames_to_rgb, load_frozen, resolve_device, resolve_dtype
 
 DEFAULT_MODEL_ID = "llava-hf/llava-1.5-7b-hf"
 #: frames per vision-tower forward pass in :meth:`LlavaBackend.compute_targets`
@@ -39,8 +39,7 @@ class LlavaBackend(VisionLanguageBackend):
         max_new_tokens: int = 60,
         prompt: str = PROMPT,
     ):
-        from transformers import AutoProcessor, LlavaForConditionalGeneration
-        from transformers.utils.hub import resolve_revision
+        from transformers import LlavaForConditionalGeneration
 
         self.model_id = str(model_id)
         self.revision = revision
@@ -48,21 +47,8 @@ class LlavaBackend(VisionLanguageBackend):
         self.dtype = resolve_dtype(dtype, self.device)
         self.max_new_tokens = max_new_tokens
         self.prompt = prompt
-        # one resolution for both loads, so model and processor come from the same commit
-        pinned_revision = resolve_revision(self.model_id, revision)
-        self.commit_hash = getattr(pinned_revision, "resolved", None)
-        try:
-            self.processor = AutoProcessor.from_pretrained(self.model_id, revision=pinned_revision)
-            self.model = LlavaForConditionalGeneration.from_pretrained(
-                self.model_id, revision=pinned_revision, dtype=self.dtype
-            )
-        except (OSError, ValueError) as err:
-            raise OSError(
-                f"could not load LLaVA checkpoint {self.model_id!r} (revision {revision!r}): {err}\n"
-                "model_id must be a local checkpoint directory or a hub id; offline the Hugging Face hub is "
-                "unreachable, so pass the path of a local copy (or download the model into the cache beforehand)."
-            ) from err
-        self.model.to(self.device).eval().requires_grad_(False)
+        self.model, self.processor, self.commit_hash = load_frozen(
+            LlavaForConditionalGeneration, self.model_id, revision, self.dtype, self.device, "LLaVA")
         config = self.model.config
         if not isinstance(config.vision_feature_layer, int) or config.vision_feature_select_strategy != "default":
             raise ValueError(
