@@ -191,17 +191,29 @@ def run_chain(
     log=print,
 ) -> list[RunResult]:
     """Execute ``sources`` in order; see the module docstring."""
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
     params = dict(params or {})
     notebooks = {src: read_source(src) for src in sources}
     declared = {src: declared_parameters(nb) for src, nb in notebooks.items()}
     check_parameters(params, declared)
     out_dir = Path(runs_dir) / run_name
     out_dir.mkdir(parents=True, exist_ok=True)
-    # the kernel ("python3") must be this environment's Python
+    # the kernel ("python3") must be this environment's Python, and must draw figures inline even
+    # when the caller's environment says MPLBACKEND=Agg (that would silently drop every figure)
     os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+    caller_backend = os.environ.get("MPLBACKEND")
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    try:
+        return _execute(notebooks, declared, params, out_dir, publish_dir, cwd, progress, log)
+    finally:
+        if caller_backend is None:
+            os.environ.pop("MPLBACKEND", None)
+        else:
+            os.environ["MPLBACKEND"] = caller_backend
+
+
+def _execute(notebooks, declared, params, out_dir, publish_dir, cwd, progress, log) -> list[RunResult]:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
 
     results = []
     for index, (src, nb) in enumerate(notebooks.items(), start=1):

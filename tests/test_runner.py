@@ -106,3 +106,12 @@ def test_publish_is_deterministic_and_strips_volatile_metadata(project):
     assert all("papermill" not in c["metadata"] and "execution" not in c["metadata"] for c in nb["cells"])
     raw = nbformat.read(project / "runs" / "a" / "01_first.ipynb", as_version=4)
     assert "papermill" in raw.metadata and strip_volatile(raw).cells[0].id == nb["cells"][0]["id"]
+
+
+def test_figures_are_kept_even_when_the_caller_uses_agg(project, monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    _notebook(project / "notebooks" / "01_first.py", "scale = 1\n",
+              "import matplotlib.pyplot as plt\nplt.plot([0, scale])\nplt.show()\n")
+    run_chain(chain_sources(project, ["01"]), runs_dir=project / "runs", progress=False, log=lambda m: None)
+    nb = nbformat.read(project / "runs" / "demo" / "01_first.ipynb", as_version=4)
+    assert any("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
