@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import matplotlib
-
 THEME = dict(context="notebook", style="whitegrid", palette="colorblind", font_scale=0.95)
 RC = {"figure.dpi": 100, "savefig.dpi": 150, "figure.figsize": (7.0, 3.6), "axes.titleweight": "bold"}
 
@@ -13,11 +11,4 @@ def set_theme() -> None:
     import seaborn as sns
 
     sns.set_theme(**THEME, rc=RC)
-
-
-def close_all() -> None:
-    """Close open figures (long notebooks call this between sections to bound memory)."""
-    import matplotlib.pyplot as plt
-
-    plt.close("all")
 

@@ -199,7 +199,9 @@ def run_chain(
     out_dir.mkdir(parents=True, exist_ok=True)
     # the kernel ("python3") must be this environment's Python, and must draw figures inline even
     # when the caller's environment says MPLBACKEND=Agg (that would silently drop every figure)
-    os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+    bin_dir = str(Path(sys.executable).parent)
+    if not os.environ.get("PATH", "").startswith(bin_dir + os.pathsep):  # once, not once per call
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     caller_backend = os.environ.get("MPLBACKEND")
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     try:

@@ -6,7 +6,7 @@ This is the hand-off between the simulation (which decides what happened) and th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -69,7 +69,6 @@ class SimulatedSession:
     sex: str = "M"
     date_of_acquisition: str = "2026-01-01T00:00:00+00:00"
     session_type: str = SESSION_TYPE
-    extra: dict = field(default_factory=dict)  # anything else the simulation wants to keep
 
     @property
     def duration(self) -> float:

@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +55,6 @@ class WorldConfig:
     opto_trials_per_condition: int = 60   # per light level; the tagging criterion needs many trials
     seed: int = 0
     first_session_id: int = 715093703
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def paper_scale(cls, **overrides) -> "WorldConfig":
