@@ -367,6 +367,15 @@ def select_units(units: pd.DataFrame, pool: str | Iterable[str] = "all", qc: boo
     return units.index[keep.to_numpy()]
 
 
+def units_per_pool(units: pd.DataFrame, pools: Iterable[str] | None = None, qc: bool = True) -> pd.Series:
+    """Number of (QC-passing) units in each region pool, 0 where a pool is empty (never raises)."""
+    pools = list(pools or REGION_POOLS)
+    in_brain = units["region"].map(_is_region).astype(bool)
+    keep = in_brain & passes_qc(units) if qc else in_brain
+    return pd.Series({pool: int((keep & (units["region"].isin(REGION_POOLS[pool]) if REGION_POOLS[pool] is not None
+                                         else True)).sum()) for pool in pools}, name="units")
+
+
 # ------------------------------------------------------------------------- processed copy --
 def recording_path(session_id: int, data_dir: str | os.PathLike | None = None) -> Path:
     """``<data>/recordings/session_<id>.npz``: the processed copy of one session."""

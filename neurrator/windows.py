@@ -8,10 +8,13 @@ and random neuron dropout. Every random draw comes from ``(seed, epoch, index)``
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
-from neurrator.splits import WINDOW_BINS
+from neurrator.binning import BinnedStimulus
+from neurrator.splits import TEST, TRAIN, VAL, WINDOW_BINS, BinSplit, split_bins, zscore_stats
 
 
 class SpikeWindows(torch.utils.data.Dataset):
@@ -39,17 +42,84 @@ class SpikeWindows(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.centres)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def _draws(self, index: int) -> tuple[int, np.ndarray | None]:
+        """The (possibly jittered) centre of item ``index`` and its dropped-neuron mask, from (seed, epoch, index)."""
         centre = int(self.centres[index])
-        rng = None
-        if self.jitter or self.neuron_dropout:
-            rng = np.random.default_rng([self.seed, self.epoch, index])
+        if not (self.jitter or self.neuron_dropout):
+            return centre, None
+        rng = np.random.default_rng([self.seed, self.epoch, int(index)])
         if self.jitter:
             shift = rng.integers(-self.jitter, self.jitter + 1)
             if self.valid[min(max(centre + shift, 0), len(self.valid) - 1)]:
                 centre += shift
+        dropped = rng.random(self.counts.shape[1]) < self.neuron_dropout if self.neuron_dropout else None
+        return centre, dropped
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        centre, dropped = self._draws(index)
         block = self.counts[centre - self.half: centre - self.half + self.window].astype(np.float32)
         x = (block - self.mean) / self.std
-        if self.neuron_dropout:
-            x[:, rng.random(x.shape[1]) < self.neuron_dropout] = 0.0
+        if dropped is not None:
+            x[:, dropped] = 0.0
         return torch.from_numpy(x), int(self.frames[centre])
+
+    def batch(self, indices: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+        """Items ``indices`` at once: ``(len, window, neurons)`` float32 and their frame ids.
+
+        Identical to stacking ``self[i]`` (tested) but one gather from the compact counts instead of a
+        Python call, a copy and a collate per item."""
+        indices = np.asarray(indices, dtype=np.int64)
+        draws = [self._draws(i) for i in indices] if (self.jitter or self.neuron_dropout) else None
+        centres = np.array([c for c, _ in draws]) if draws else self.centres[indices]
+        block = self.counts[(centres - self.half)[:, None] + np.arange(self.window)]   # (len, window, neurons)
+        x = (block.astype(np.float32) - self.mean) / self.std
+        if draws and self.neuron_dropout:
+            x *= ~np.stack([d for _, d in draws])[:, None, :]
+        return torch.from_numpy(x), self.frames[centres].astype(np.int64)
+
+
+@dataclass
+class RegimeWindows:
+    """The windows of one stimulus under one held-out regime, z-scored with training statistics."""
+
+    regime: str
+    split: BinSplit
+    train: SpikeWindows          # augmented (jitter, neuron dropout)
+    val: SpikeWindows
+    test: SpikeWindows
+
+    @property
+    def zscore(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.test.mean, self.test.std
+
+    def counts(self) -> dict[str, int]:
+        return {"train windows": len(self.train), "validation windows": len(self.val), "test windows": len(self.test),
+                "held-out frames": int(self.split.held_out.sum())}
+
+
+def regime_windows(binned: BinnedStimulus, regime: str, *, seed: int = 0,
+                   fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), jitter: int = 2,
+                   neuron_dropout: float = 0.1, zscore: tuple[np.ndarray, np.ndarray] | None = None,
+                   holdout_fraction: float = 0.1) -> RegimeWindows:
+    """Split ``binned`` by ``regime`` (:func:`split_bins`) and build train / validation / test windows.
+
+    z-score statistics come from this stimulus's training bins, or from ``zscore`` (required for
+    ``second_movie``, whose windows are all test windows of a model trained on another stimulus).
+    """
+    split = split_bins(binned.frame, binned.repeat, binned.bin_start, regime=regime, fractions=fractions, seed=seed,
+                       bin_width=1 / binned.bin_hz, holdout_fraction=holdout_fraction)
+    if zscore is None:
+        if regime == "second_movie":
+            raise ValueError("the second movie has no training bins: pass zscore=decoder.zscore_ of the model "
+                             "trained on the first movie")
+        zscore = zscore_stats(binned.counts, split.mask(TRAIN))
+    mean, std = zscore
+    if len(mean) != binned.counts.shape[1]:
+        raise ValueError(f"z-score statistics are for {len(mean)} units but {binned.stimulus} has {binned.counts.shape[1]}: "
+                         "bin every stimulus of a session with the same units (notebook 01_preprocess does)")
+
+    def windows(part: int, augment: bool) -> SpikeWindows:
+        return SpikeWindows(binned.counts, binned.frame, split.centres[part], mean, std,
+                            jitter=jitter if augment else 0, neuron_dropout=neuron_dropout if augment else 0.0, seed=seed)
+
+    return RegimeWindows(regime, split, windows(TRAIN, True), windows(VAL, False), windows(TEST, False))

@@ -1,0 +1,183 @@
+"""SBERT scoring of decoded narrations against the reference captions of their true frames, with controls.
+
+Each narration is scored by the cosine between its SBERT embedding and that of the reference caption of
+its own frame (``matched``). Three controls say what a score means:
+
+* ``shuffled``: the same narrations against the references of other items (a seeded derangement), i.e.
+  what a narration scores against a frame it was not decoded from;
+* ``random_caption``: each narration against a caption drawn at random from the stimulus' caption pool,
+  never the item's own reference string when another exists (the reference-independent floor);
+* ``word_salad``: each reference against grammatical-looking nonsense (``WORD_SALAD``), i.e. what a
+  fluent sentence with no content scores.
+
+A decoder carries frame information only where ``matched`` clearly exceeds all three.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from neurrator.sbert import embed_sentences
+
+WORD_SALAD: tuple[str, ...] = (
+    "Purple arithmetic hums beneath the sleeping invoice.",
+    "The theorem of yesterday apologises to a loud vowel.",
+    "Several reluctant decimals negotiate with the colour of Tuesday.",
+    "A punctual silence forgets its own grammar.",
+    "Obedient fractions whisper about the tax of echoes.",
+    "The abstract syllable borrows courage from a lukewarm verb.",
+    "Nine opinions evaporate into a polite paragraph.",
+    "Her logarithm resigned because the adjective was too heavy.",
+    "Crisp rumours of geometry dissolve in formal laughter.",
+    "The committee of semicolons mourns an unfinished rhythm.",
+    "Tomorrow's parenthesis sings louder than a quiet algebra.",
+    "An honest probability sneezes at the edge of a footnote.",
+    "Velvet deadlines calculate the patience of a synonym.",
+    "The premise folded itself into a nervous percentage.",
+    "Seventeen vague promises audit the flavour of an index.",
+    "A diplomatic hyphen remembers the weight of Thursday.",
+    "Elastic grammar disagrees with the temperature of irony.",
+    "The syntax of regret invoices a hesitant integer.",
+    "Bashful variables recite the mortgage of an idea.",
+    "An oblique apology multiplies the echo of a clause.",
+    "Sincere denominators stumble over the memory of rhyme.",
+    "The hypothesis yawned at a fashionable contradiction.",
+    "A tidy paradox bargains with the vocabulary of Monday.",
+    "Granular metaphors subscribe to the policy of vowels.",
+    "The inventory of doubts translated a modest exponent.",
+    "Overdue axioms gossip about the texture of a tense.",
+    "A courteous remainder misplaced its own definition.",
+    "Translucent statistics pardon the ambition of a comma.",
+    "The ledger of adverbs hesitates before a generous sum.",
+    "Stubborn pronouns rehearse the arithmetic of nostalgia.",
+    "A hollow citation outranks the curiosity of nouns.",
+    "The quarterly mood of prefixes rounds down to kindness.",
+    "Formal uncertainty knits a receipt for the subjunctive.",
+    "An eager corollary postponed the grammar of fairness.",
+)
+
+SCORE_COLUMNS = ("matched", "shuffled", "random_caption", "word_salad")
+
+
+def embed_unique(model, sentences: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    """``embed_sentences`` rows for ``sentences``, embedding each distinct sentence only once."""
+    sentences = list(sentences)
+    unique = list(dict.fromkeys(sentences))
+    emb = embed_sentences(model, unique, batch_size=batch_size)
+    index = {s: i for i, s in enumerate(unique)}
+    return emb[[index[s] for s in sentences]]
+
+
+def derangement(n: int, rng: np.random.Generator) -> np.ndarray:
+    """A uniformly random permutation of ``range(n)`` without fixed points (the identity for ``n == 1``)."""
+    if n < 2:
+        return np.arange(n)
+    while True:
+        perm = rng.permutation(n)
+        if not np.any(perm == np.arange(n)):
+            return perm
+
+
+def score_narrations(model, narrations: Sequence[str], references: Sequence[str],
+                     caption_pool: Sequence[str] | None = None, seed: int = 0) -> pd.DataFrame:
+    """Per-item cosines ``matched``, ``shuffled``, ``random_caption`` and ``word_salad`` (see the module docstring)."""
+    narrations, references = list(narrations), list(references)
+    if len(narrations) != len(references):
+        raise ValueError(f"{len(narrations)} narrations but {len(references)} reference captions")
+    if not narrations:
+        raise ValueError("no narrations to score")
+    pool = list(dict.fromkeys(references if caption_pool is None else caption_pool))
+    if not pool:
+        raise ValueError("caption_pool is empty")
+    n = len(narrations)
+    rng = np.random.default_rng(seed)
+    perm = derangement(n, rng)
+    drawn = []
+    for ref in references:
+        others = [c for c in pool if c != ref] or pool
+        drawn.append(others[rng.integers(len(others))])
+
+    emb = embed_unique(model, narrations + references + drawn + list(WORD_SALAD)).astype(np.float64)
+    nar, ref, cap, salad = np.split(emb, np.cumsum([n, n, n]))
+    return pd.DataFrame({
+        "matched": (nar * ref).sum(1),
+        "shuffled": (nar * ref[perm]).sum(1),
+        "random_caption": (nar * cap).sum(1),
+        "word_salad": (ref @ salad.T).mean(1),
+    })
+
+
+def bootstrap_ci(values: Sequence[float], n_resamples: int = 2000, confidence: float = 0.95,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean; ``(nan, nan)`` for fewer than 2 values."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < 2:
+        return float("nan"), float("nan")
+    res = stats.bootstrap((values,), np.mean, n_resamples=n_resamples, confidence_level=confidence,
+                          method="percentile", random_state=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def fraction_distinct(sentences: Sequence[str]) -> float:
+    """Distinct sentences / sentences (nan when there are none)."""
+    sentences = list(sentences)
+    return len(set(sentences)) / len(sentences) if sentences else float("nan")
+
+
+def matched_vs_shuffled(scores: pd.DataFrame) -> dict:
+    """One-sided Wilcoxon signed-rank test of ``matched > shuffled`` over items (nan with < 2 non-zero differences)."""
+    diff = scores["matched"].to_numpy(np.float64) - scores["shuffled"].to_numpy(np.float64)
+    if np.count_nonzero(diff) < 2:
+        return {"statistic": float("nan"), "p_value": float("nan"), "n": int(len(diff))}
+    res = stats.wilcoxon(diff, alternative="greater")
+    return {"statistic": float(res.statistic), "p_value": float(res.pvalue), "n": int(len(diff))}
+
+
+def _format_p(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _parse_p(p: str) -> float:
+    return 0.0005 if p == "<0.001" else float(p)
+
+
+def summary_table(scores: pd.DataFrame, by: str | Sequence[str], narrations_column: str = "narration",
+                  seed: int = 0, decimals: int = 2) -> pd.DataFrame:
+    """One row per group (first-appearance order): means of the scores and controls, a bootstrap CI of
+    ``matched``, the Wilcoxon p of matched vs shuffled and the fraction of distinct narrations."""
+    keys = [by] if isinstance(by, str) else list(by)
+
+    def row(group: pd.DataFrame) -> pd.Series:
+        low, high = bootstrap_ci(group["matched"], seed=seed)
+        means = group[list(SCORE_COLUMNS)].astype(np.float64).mean()
+        return pd.Series({
+            "n": len(group),
+            "matched": means["matched"],
+            "matched CI low": low,
+            "matched CI high": high,
+            "shuffled": means["shuffled"],
+            "random caption": means["random_caption"],
+            "word salad": means["word_salad"],
+            "matched - shuffled": means["matched"] - means["shuffled"],
+            "Wilcoxon p": _format_p(matched_vs_shuffled(group)["p_value"]),
+            "distinct": fraction_distinct(group[narrations_column]),
+        }, dtype=object)
+
+    columns = list(SCORE_COLUMNS) + [narrations_column]
+    table = scores.groupby(keys, sort=False)[columns].apply(row).reset_index()
+    floats = ["matched", "matched CI low", "matched CI high", "shuffled", "random caption", "word salad",
+              "matched - shuffled", "distinct"]
+    table[floats] = table[floats].astype(np.float64).round(decimals)
+    table["n"] = table["n"].astype(int)
+    return table
+
+
+def above_controls(summary: pd.DataFrame, alpha: float = 0.01) -> pd.Series:
+    """Per row: the matched CI lies above every control and the Wilcoxon p is below ``alpha``."""
+    floor = summary[["shuffled", "random caption", "word salad"]].max(axis=1)
+    p = summary["Wilcoxon p"].map(_parse_p)
+    return (summary["matched CI low"] > floor) & (p < alpha)

@@ -1,0 +1,429 @@
+"""Train the spike encoders: an estimator (``fit`` / ``predict`` / ``save`` / ``load``) in the style of CEBRA.
+
+:class:`SpikeDecoder` wraps one of three objectives on the shared front end (:mod:`neurrator.encoder`):
+
+- ``"patches"`` (Neurrator): predict the frame's patch grid; loss 0.5 MSE + 0.5 (1 - cosine);
+- ``"infonce"`` (retrieval variant): one embedding per window, InfoNCE against the mean-pooled target
+  grids of all training frames;
+- ``"classifier"`` (retrieval variant for the image-identity holdout): logits over the training images.
+
+Training follows DESIGN.md: AdamW (lr 3e-4, wd 1e-3), a cosine schedule over all steps, gradient
+clipping at 1.0, batch 64, at most 60 epochs, early stopping (patience 12) on the validation score
+(mean patch cosine for ``patches``), +-2-bin jitter and 10 % neuron dropout from :class:`SpikeWindows`.
+Targets stream from the patch-target store, a batch of rows at a time. Every random draw is seeded
+from ``(seed, epoch)``, so a run that resumes from its checkpoint ends with the same weights as one
+that was never interrupted (tested). Mixed precision is used on GPU only.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Mapping, Protocol, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from neurrator.artifacts import ArtifactError, atomic_path, check_artifact, write_artifact
+from neurrator.config import check_profile
+from neurrator.encoder import NeurratorEncoder, RetrievalEncoder, info_nce_loss, patch_loss
+from neurrator.environment import compute_device
+from neurrator.windows import SpikeWindows
+
+MADE_BY = "03_train"
+OBJECTIVES = ("patches", "infonce", "classifier")
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Architecture widths (DESIGN.md defaults are the paper's)."""
+
+    d_model: int = 384
+    conv_channels: int = 128
+    heads: int = 8
+    temporal_layers: int = 2
+    patch_layers: int = 2
+    dropout: float = 0.2
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation (DESIGN.md defaults are the paper's).
+
+    ``windows_per_epoch``: a seeded sample of the training windows per epoch (None: all of them);
+    ``val_windows``: a fixed seeded subset of the validation windows (None: all of them);
+    ``threads``: CPU threads used while training (fixed, so results do not depend on the machine's cores).
+    """
+
+    lr: float = 3e-4
+    weight_decay: float = 1e-3
+    batch_size: int = 64
+    max_epochs: int = 60
+    patience: int = 12
+    grad_clip: float = 1.0
+    jitter: int = 2
+    neuron_dropout: float = 0.1
+    windows_per_epoch: int | None = None
+    val_windows: int | None = None
+    temperature: float = 0.07
+    seed: int = 0
+    amp: bool = True
+    device: str = "auto"
+    threads: int | None = 2
+
+
+#: ``paper``: the DESIGN.md encoder and schedule. ``demo``: the same architecture, narrower (d_model 128,
+#: 64 conv channels) and a shorter schedule, so that one model trains in about a minute on two CPU cores.
+PRESETS: dict[str, tuple[EncoderConfig, TrainConfig]] = {
+    "paper": (EncoderConfig(), TrainConfig()),
+    "demo": (EncoderConfig(d_model=128, conv_channels=64), TrainConfig(max_epochs=12, windows_per_epoch=2048, val_windows=1024)),
+}
+
+
+def decoder_path(data_dir: str | os.PathLike, profile: str, session_id: int, stimulus: str, regime: str,
+                 objective: str = "patches") -> Path:
+    """``<data>/encoders/<profile>/session_<id>/<stimulus>_<regime>_<objective>.pt``: a trained decoder."""
+    return Path(data_dir) / "encoders" / profile / f"session_{int(session_id)}" / f"{stimulus}_{regime}_{objective}.pt"
+
+
+def checkpoint_dir(data_dir: str | os.PathLike, profile: str, session_id: int, stimulus: str, regime: str,
+                   objective: str = "patches") -> Path:
+    """Where :class:`SpikeDecoder` keeps the resumable checkpoint of that training run."""
+    return Path(data_dir) / "checkpoints" / profile / f"session_{int(session_id)}" / f"{stimulus}_{regime}_{objective}"
+
+
+def preset(profile: str, **overrides: Any) -> tuple[EncoderConfig, TrainConfig]:
+    """The profile's configs with ``overrides`` applied to whichever config has that field."""
+    encoder, train = PRESETS[check_profile(profile)]
+    fields_e, fields_t = set(asdict(encoder)), set(asdict(train))
+    unknown = set(overrides) - fields_e - fields_t
+    if unknown:
+        raise ValueError(f"unknown training option(s) {sorted(unknown)}; choose from {sorted(fields_e | fields_t)}")
+    return (replace(encoder, **{k: v for k, v in overrides.items() if k in fields_e}),
+            replace(train, **{k: v for k, v in overrides.items() if k in fields_t}))
+
+
+class TargetRows(Protocol):
+    shape: tuple[int, ...]
+
+    def rows(self, frame_indices: Sequence[int] | np.ndarray) -> np.ndarray: ...
+
+
+class ArrayTargets:
+    """An in-memory ``(frames, patches, dim)`` array with the same ``rows`` interface as the target store."""
+
+    def __init__(self, array: np.ndarray):
+        self.array = np.asarray(array)
+        self.shape = self.array.shape
+
+    def rows(self, frame_indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        return np.asarray(self.array[np.asarray(frame_indices, dtype=np.int64)], dtype=np.float32)
+
+
+def pooled_targets(targets: TargetRows, frame_ids: np.ndarray, chunk: int = 64) -> np.ndarray:
+    """Mean over patches of each frame's target grid: ``(len(frame_ids), dim)`` float32, read in chunks."""
+    frame_ids = np.asarray(frame_ids, dtype=np.int64)
+    return np.concatenate([targets.rows(frame_ids[i:i + chunk]).mean(1) for i in range(0, len(frame_ids), chunk)]
+                          or [np.zeros((0, targets.shape[-1]), np.float32)])
+
+
+def _fingerprint(*arrays: np.ndarray) -> str:
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]
+
+
+class _Threads:
+    """Fix torch's CPU thread count inside a block (restored after)."""
+
+    def __init__(self, n: int | None):
+        self.n, self.previous = n, None
+
+    def __enter__(self):
+        if self.n:
+            self.previous = torch.get_num_threads()
+            torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        if self.previous:
+            torch.set_num_threads(self.previous)
+
+
+class SpikeDecoder:
+    """Spike windows -> patch grids (or retrieval embeddings / image logits): ``fit``, ``predict``, ``save``, ``load``.
+
+    ``checkpoint_dir``: where ``last.pt`` is written after every epoch; ``fit`` resumes from it when
+    it exists and was made with the same data and configs, and a finished checkpoint is simply loaded.
+    After ``fit``: ``model_`` (best validation epoch), ``history_`` (one row per epoch), ``zscore_``
+    (the training statistics the windows must use), ``classes_`` (classifier: frame id per logit).
+    """
+
+    def __init__(self, objective: str = "patches", encoder: EncoderConfig = EncoderConfig(),
+                 train: TrainConfig = TrainConfig(), checkpoint_dir: str | os.PathLike | None = None, progress: bool = True):
+        if objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {objective!r}; choose from {', '.join(OBJECTIVES)}")
+        self.objective, self.encoder, self.train = objective, encoder, train
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self.progress = progress
+        self.model_: torch.nn.Module | None = None
+        self.history_ = pd.DataFrame()
+        self.zscore_: tuple[np.ndarray, np.ndarray] | None = None
+        self.out_shape_: tuple[int, ...] | None = None
+        self.classes_: np.ndarray | None = None
+        self.candidates_: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ building
+    def _build(self, n_neurons: int) -> torch.nn.Module:
+        e = self.encoder
+        torch.manual_seed(self.train.seed)
+        if self.objective == "patches":
+            return NeurratorEncoder(n_neurons, *self.out_shape_, d_model=e.d_model, conv_channels=e.conv_channels,
+                                    heads=e.heads, temporal_layers=e.temporal_layers, patch_layers=e.patch_layers,
+                                    dropout=e.dropout)
+        return RetrievalEncoder(n_neurons, self.out_shape_[0], d_model=e.d_model, conv_channels=e.conv_channels,
+                                heads=e.heads, temporal_layers=e.temporal_layers, dropout=e.dropout)
+
+    def _device(self) -> torch.device:
+        return torch.device(compute_device(self.train.device))
+
+    def _autocast(self, device: torch.device):
+        if device.type == "cuda" and self.train.amp:
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            return torch.autocast("cuda", dtype=dtype)
+        return torch.autocast(device.type, enabled=False)
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, train: SpikeWindows, val: SpikeWindows, targets: TargetRows, resume: bool = True,
+            name: str = "train") -> "SpikeDecoder":
+        """Train on ``train`` windows, early-stop on ``val``; ``targets`` give each frame's grid (``rows``)."""
+        cfg = self.train
+        if not len(train) or not len(val):
+            raise ValueError(f"need training and validation windows, got {len(train)} and {len(val)}: "
+                             "check the split (notebook 01_preprocess shows the window counts per regime)")
+        if not (np.array_equal(train.mean, val.mean) and np.array_equal(train.std, val.std)):
+            raise ValueError("training and validation windows must be z-scored with the same (training) statistics")
+        train_frames = np.unique(train.frames[train.centres])
+        if train_frames.max() >= targets.shape[0]:
+            raise ValueError(f"windows show frame {train_frames.max()} but the targets hold {targets.shape[0]} frames: "
+                             "are they from the same stimulus?")
+        self.zscore_ = (train.mean.copy(), train.std.copy())
+        if self.objective == "patches":
+            self.out_shape_ = tuple(targets.shape[1:])
+        elif self.objective == "infonce":
+            self.out_shape_ = (targets.shape[-1],)
+            self.classes_ = train_frames
+            self.candidates_ = pooled_targets(targets, train_frames)
+        else:
+            self.classes_ = train_frames
+            self.out_shape_ = (len(train_frames),)
+        device = self._device()
+        with _Threads(cfg.threads if device.type == "cpu" else None):
+            self._fit(train, val, targets, device, resume, name)
+        return self
+
+    def _signature(self, train: SpikeWindows, val: SpikeWindows, targets: TargetRows) -> dict:
+        return {"objective": self.objective, "encoder": asdict(self.encoder), "train": asdict(self.train),
+                "n_neurons": int(train.counts.shape[1]), "targets_shape": list(targets.shape),
+                "data": _fingerprint(train.centres, val.centres, train.frames, train.mean, train.std)}
+
+    def _fit(self, train, val, targets, device, resume, name):
+        cfg = self.train
+        model = self._build(train.counts.shape[1]).to(device)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        n_epoch = min(len(train), cfg.windows_per_epoch or len(train))
+        steps = math.ceil(n_epoch / cfg.batch_size)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps * cfg.max_epochs)
+        scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.amp and not torch.cuda.is_bf16_supported())
+        val_index = np.arange(len(val))
+        if cfg.val_windows and cfg.val_windows < len(val):
+            val_index = np.sort(np.random.default_rng([cfg.seed, 10**6]).choice(len(val), cfg.val_windows, replace=False))
+        candidates = torch.from_numpy(self.candidates_).to(device) if self.candidates_ is not None else None
+        lookup = {int(f): i for i, f in enumerate(self.classes_)} if self.classes_ is not None else None
+
+        state = {"epoch": 0, "best_score": -math.inf, "best_state": None, "bad_epochs": 0, "history": [], "finished": False}
+        signature = self._signature(train, val, targets)
+        checkpoint = self.checkpoint_dir / "last.pt" if self.checkpoint_dir else None
+        if resume and checkpoint and checkpoint.is_file():
+            saved = torch.load(checkpoint, map_location=device, weights_only=True)
+            if saved["signature"] != signature:
+                raise ArtifactError(f"checkpoint {checkpoint} was made with other data or settings; "
+                                    "delete it or call fit(..., resume=False) to start over")
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            scheduler.load_state_dict(saved["scheduler"])
+            scaler.load_state_dict(saved["scaler"])
+            state = saved["state"]
+
+        bar = tqdm(total=cfg.max_epochs, initial=state["epoch"], desc=name, unit="epoch", disable=not self.progress)
+        while not state["finished"]:
+            epoch = state["epoch"]
+            started = time.perf_counter()
+            torch.manual_seed(cfg.seed * 100_003 + epoch)          # dropout draws of this epoch
+            train.set_epoch(epoch)
+            order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train))[:n_epoch]
+            model.train()
+            total, seen = 0.0, 0
+            for start in range(0, n_epoch, cfg.batch_size):
+                x, frames = train.batch(order[start:start + cfg.batch_size])
+                x = x.to(device, non_blocking=True)
+                with self._autocast(device):
+                    loss = self._loss(model(x), frames, targets, device, candidates, lookup)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                scheduler.step()
+                total += loss.item() * len(frames)
+                seen += len(frames)
+            val_loss, val_score = self._evaluate(model, val, val_index, targets, device, candidates, lookup)
+            improved = val_score > state["best_score"]
+            if improved:
+                state["best_score"] = val_score
+                state["best_state"] = copy.deepcopy(model.state_dict())
+                state["bad_epochs"] = 0
+            else:
+                state["bad_epochs"] += 1
+            state["history"].append({"epoch": epoch + 1, "train_loss": total / seen, "val_loss": val_loss,
+                                     "val_score": val_score, "lr": scheduler.get_last_lr()[0],
+                                     "best": improved, "seconds": time.perf_counter() - started})
+            state["epoch"] = epoch + 1
+            state["finished"] = state["epoch"] >= cfg.max_epochs or state["bad_epochs"] >= cfg.patience
+            if checkpoint:
+                with atomic_path(checkpoint) as tmp:
+                    torch.save({"signature": signature, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "state": state}, tmp)
+            bar.update(1)
+            bar.set_postfix(loss=f"{total / seen:.3f}", val=f"{val_score:.3f}")
+        bar.close()
+        model.load_state_dict(state["best_state"])
+        self.model_ = model.eval()
+        self.history_ = pd.DataFrame(state["history"])
+
+    def _loss(self, out, frames, targets, device, candidates, lookup) -> torch.Tensor:
+        if self.objective == "patches":
+            return patch_loss(out.float(), torch.from_numpy(targets.rows(frames)).to(device))
+        labels = torch.as_tensor([lookup[int(f)] for f in frames], device=device)
+        if self.objective == "infonce":
+            return info_nce_loss(out.float(), candidates, labels, self.train.temperature)
+        return torch.nn.functional.cross_entropy(out.float(), labels)
+
+    @torch.no_grad()
+    def _evaluate(self, model, val, index, targets, device, candidates, lookup) -> tuple[float, float]:
+        """Validation loss and score: mean patch cosine / embedding cosine / accuracy (higher is better).
+
+        The retrieval objectives are validated on windows of training frames only (seen in other repeats)."""
+        model.eval()
+        losses, scores, n = 0.0, 0.0, 0
+        for start in range(0, len(index), 256):
+            x, frames = val.batch(index[start:start + 256])
+            if lookup is not None:
+                known = np.array([int(f) in lookup for f in frames])
+                x, frames = x[torch.from_numpy(known)], frames[known]
+                if not len(frames):
+                    continue
+            with self._autocast(device):
+                out = model(x.to(device)).float()
+            if self.objective == "patches":
+                target = torch.from_numpy(targets.rows(frames)).to(device)
+                loss = patch_loss(out, target)
+                score = torch.nn.functional.cosine_similarity(out, target, dim=-1).mean()
+            else:
+                labels = torch.as_tensor([lookup[int(f)] for f in frames], device=device)
+                if self.objective == "infonce":
+                    loss = info_nce_loss(out, candidates, labels, self.train.temperature)
+                    score = torch.nn.functional.cosine_similarity(out, candidates[labels], dim=-1).mean()
+                else:
+                    loss = torch.nn.functional.cross_entropy(out, labels)
+                    score = (out.argmax(1) == labels).float().mean()
+            losses += float(loss) * len(frames)
+            scores += float(score) * len(frames)
+            n += len(frames)
+        if not n:
+            raise ValueError("no validation window shows a training frame: the retrieval variant cannot be validated")
+        return losses / n, scores / n
+
+    # ------------------------------------------------------------------ using
+    def _check_fitted(self) -> None:
+        if self.model_ is None:
+            raise RuntimeError("this SpikeDecoder is not fitted: call fit() or SpikeDecoder.load()")
+
+    @torch.no_grad()
+    def predict(self, windows: SpikeWindows, neuron_mask: np.ndarray | None = None, batch_size: int = 256,
+                by_frame: bool = False, progress: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Outputs for every window of ``windows`` (augmentation is not applied).
+
+        ``neuron_mask`` (neurons,) of 0/1 queries a subset of neurons. ``by_frame=True`` returns
+        ``(frame_ids, outputs averaged over each frame's windows)``, accumulated batch by batch so
+        that memory holds one output per frame, not per window.
+        """
+        self._check_fitted()
+        mean, std = self.zscore_
+        if not (np.array_equal(windows.mean, mean) and np.array_equal(windows.std, std)):
+            raise ValueError("windows are z-scored with statistics other than the training ones: "
+                             "build them with mean, std = decoder.zscore_")
+        if windows.jitter or windows.neuron_dropout:
+            windows = SpikeWindows(windows.counts, windows.frames, windows.centres, mean, std, windows.window)
+        device = next(self.model_.parameters()).device
+        mask = None if neuron_mask is None else torch.as_tensor(np.asarray(neuron_mask), dtype=torch.float32, device=device)
+        frames_all = windows.frames[windows.centres].astype(np.int64)
+        if by_frame:
+            frame_ids, slot = np.unique(frames_all, return_inverse=True)
+            sums = torch.zeros((len(frame_ids), *self.out_shape_), dtype=torch.float64)
+            counts = np.bincount(slot, minlength=len(frame_ids))
+            slot = torch.from_numpy(slot)
+        else:
+            out_all = np.empty((len(windows), *self.out_shape_), np.float32)
+        with _Threads(self.train.threads if device.type == "cpu" else None):
+            for start in tqdm(range(0, len(windows), batch_size), desc="predict", unit="batch", disable=not progress):
+                index = np.arange(start, min(start + batch_size, len(windows)))
+                x, _ = windows.batch(index)
+                with self._autocast(device):
+                    out = self.model_(x.to(device), mask).float().cpu()
+                if by_frame:
+                    sums.index_add_(0, slot[index], out.double())
+                else:
+                    out_all[index] = out.numpy()
+        if by_frame:
+            return frame_ids, (sums.numpy() / counts.reshape(-1, *[1] * len(self.out_shape_))).astype(np.float32)
+        return out_all
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike, *, params: Mapping[str, Any] | None = None,
+             inputs: Mapping[str, str | os.PathLike] | None = None) -> Path:
+        """One ``.pt`` file (weights, configs, z-score statistics, history) written atomically with a sidecar."""
+        self._check_fitted()
+        body = {"objective": self.objective, "encoder": asdict(self.encoder), "train": asdict(self.train),
+                "n_neurons": self.model_.front.n_neurons, "out_shape": list(self.out_shape_),
+                "model": {k: v.cpu() for k, v in self.model_.state_dict().items()},
+                "zscore": [torch.from_numpy(a) for a in self.zscore_],
+                "classes": None if self.classes_ is None else torch.from_numpy(self.classes_),
+                "candidates": None if self.candidates_ is None else torch.from_numpy(self.candidates_),
+                "history": self.history_.to_dict(orient="list")}
+        return write_artifact(path, lambda tmp: torch.save(body, tmp), made_by=MADE_BY,
+                              params={"objective": self.objective, **dict(params or {})}, inputs=inputs)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str = "auto", params: Mapping[str, Any] | None = None) -> "SpikeDecoder":
+        """A fitted decoder from :meth:`save` (the sidecar must exist; a missing file names notebook 03_train)."""
+        check_artifact(path, made_by=MADE_BY, params=params)
+        body = torch.load(path, map_location="cpu", weights_only=True)
+        decoder = cls(body["objective"], EncoderConfig(**body["encoder"]), TrainConfig(**body["train"]), progress=False)
+        decoder.out_shape_ = tuple(body["out_shape"])
+        decoder.zscore_ = tuple(t.numpy() for t in body["zscore"])
+        decoder.classes_ = None if body["classes"] is None else body["classes"].numpy()
+        decoder.candidates_ = None if body["candidates"] is None else body["candidates"].numpy()
+        model = decoder._build(body["n_neurons"])
+        model.load_state_dict(body["model"])
+        decoder.model_ = model.to(compute_device(device)).eval()
+        decoder.history_ = pd.DataFrame(body["history"])
+        return decoder

@@ -1,0 +1,198 @@
+"""SpikeDecoder on a tiny synthetic movie whose frames are encoded in the spikes (no files from the notebooks)."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from neurrator.artifacts import ArtifactError
+from neurrator.binning import BinnedStimulus
+from neurrator.encoder import RetrievalEncoder, info_nce_loss
+from neurrator.training import ArrayTargets, EncoderConfig, SpikeDecoder, TrainConfig, preset
+from neurrator.windows import SpikeWindows, regime_windows
+
+N_FRAMES, BINS_PER_FRAME, REPEATS, N_UNITS = 60, 4, 6, 16
+TINY = EncoderConfig(d_model=32, conv_channels=8, heads=4, temporal_layers=1, patch_layers=1, dropout=0.1)
+FAST = TrainConfig(lr=3e-3, batch_size=32, max_epochs=4, patience=10, windows_per_epoch=768, val_windows=128, seed=0)
+
+
+def synthetic_movie(seed=0):
+    """A smooth 4-d latent drives the units' rates and (linearly) the target grids: a decodable movie."""
+    rng = np.random.default_rng(seed)
+    phase = 2 * np.pi * np.arange(N_FRAMES) / N_FRAMES
+    latent = np.stack([np.sin(phase), np.cos(phase), np.sin(2 * phase), np.cos(3 * phase)], 1)
+    rates = np.exp(latent @ rng.normal(0, 0.8, (4, N_UNITS)))
+    frame = np.tile(np.repeat(np.arange(N_FRAMES), BINS_PER_FRAME), REPEATS).astype(np.int32)
+    repeat = np.repeat(np.arange(REPEATS), N_FRAMES * BINS_PER_FRAME).astype(np.int32)
+    counts = rng.poisson(rates[frame]).astype(np.uint8)
+    n = len(frame)
+    bin_start = np.arange(n) / 120.0 + repeat * 1.0                 # a gap between repeats
+    binned = BinnedStimulus("movie", np.arange(N_UNITS), counts, bin_start, frame, repeat, np.zeros(n, np.int16),
+                            (np.arange(n) // BINS_PER_FRAME).astype(np.int32), (np.arange(n) % BINS_PER_FRAME).astype(np.int16))
+    targets = (latent @ rng.normal(0, 1, (4, 3 * 8))).reshape(N_FRAMES, 3, 8).astype(np.float32)
+    return binned, ArrayTargets(targets)
+
+
+@pytest.fixture(scope="module")
+def movie():
+    binned, targets = synthetic_movie()
+    return regime_windows(binned, "sparse_random", seed=0), targets
+
+
+@pytest.fixture(scope="module")
+def fitted(movie):
+    data, targets = movie
+    return SpikeDecoder("patches", TINY, FAST, progress=False).fit(data.train, data.val, targets)
+
+
+def weights(decoder):
+    return torch.cat([p.detach().flatten() for p in decoder.model_.parameters()])
+
+
+def test_batch_equals_stacked_items(movie):
+    data, _ = movie
+    data.train.set_epoch(3)
+    index = np.array([0, 5, 17, 40, 41])
+    x, frames = data.train.batch(index)
+    items = [data.train[i] for i in index]
+    assert torch.equal(x, torch.stack([item[0] for item in items]))
+    assert frames.tolist() == [item[1] for item in items]
+
+
+def test_learns_held_out_frames_better_than_shuffled(movie, fitted):
+    data, targets = movie
+    history = fitted.history_
+    assert list(history["epoch"]) == [1, 2, 3, 4]
+    assert history["val_score"].iloc[-1] > history["val_score"].iloc[0]
+    frame_ids, grids = fitted.predict(data.test, by_frame=True)
+    held = set(np.flatnonzero(data.split.held_out))
+    assert set(frame_ids) <= held and len(frame_ids) >= len(held) - 1   # frame 1 opens each run: no full window
+    true = targets.rows(frame_ids)
+    cos = lambda a, b: float(np.mean(np.sum(a * b, -1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)))
+    assert cos(grids, true) > cos(grids, true[::-1]) + 0.1
+
+
+def test_same_seed_same_model_and_history(movie, fitted):
+    data, targets = movie
+    again = SpikeDecoder("patches", TINY, FAST, progress=False).fit(data.train, data.val, targets)
+    assert torch.equal(weights(again), weights(fitted))
+    assert again.history_["val_score"].tolist() == fitted.history_["val_score"].tolist()
+    other = SpikeDecoder("patches", TINY, replace(FAST, seed=1), progress=False).fit(data.train, data.val, targets)
+    assert not torch.equal(weights(other), weights(fitted))
+
+
+def test_interrupted_run_resumes_to_the_same_weights(movie, fitted, tmp_path):
+    data, targets = movie
+    per_epoch = -(-len(data.train) // FAST.batch_size) + 1          # training batches + one validation read
+
+    class Interrupting(ArrayTargets):
+        calls = 0
+
+        def rows(self, frame_indices):
+            Interrupting.calls += 1
+            if Interrupting.calls == per_epoch + 3:          # inside epoch 2
+                raise KeyboardInterrupt
+            return super().rows(frame_indices)
+
+    with pytest.raises(KeyboardInterrupt):
+        SpikeDecoder("patches", TINY, FAST, checkpoint_dir=tmp_path, progress=False).fit(
+            data.train, data.val, Interrupting(targets.array))
+    saved = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert saved["state"]["epoch"] == 1 and not saved["state"]["finished"]
+    resumed = SpikeDecoder("patches", TINY, FAST, checkpoint_dir=tmp_path, progress=False).fit(data.train, data.val, targets)
+    assert torch.equal(weights(resumed), weights(fitted))
+    assert resumed.history_["val_score"].tolist() == fitted.history_["val_score"].tolist()
+
+    class Counting(ArrayTargets):
+        calls = 0
+
+        def rows(self, frame_indices):
+            Counting.calls += 1
+            return super().rows(frame_indices)
+
+    done = SpikeDecoder("patches", TINY, FAST, checkpoint_dir=tmp_path, progress=False).fit(
+        data.train, data.val, Counting(targets.array))
+    assert Counting.calls == 0                                  # a finished checkpoint is loaded, not retrained
+    assert torch.equal(weights(done), weights(fitted))
+    with pytest.raises(ArtifactError, match="other data or settings"):
+        SpikeDecoder("patches", TINY, replace(FAST, lr=1e-3), checkpoint_dir=tmp_path, progress=False).fit(
+            data.train, data.val, targets)
+
+
+def test_early_stopping_on_a_flat_validation_score(movie):
+    data, targets = movie
+    frozen = SpikeDecoder("patches", TINY, replace(FAST, lr=0.0, max_epochs=10, patience=2), progress=False)
+    frozen.fit(data.train, data.val, targets)
+    assert len(frozen.history_) == 3                            # best at epoch 1, then 2 epochs without progress
+    assert frozen.history_["best"].tolist() == [True, False, False]
+
+
+def test_save_load_round_trip(movie, fitted, tmp_path):
+    data, _ = movie
+    path = fitted.save(tmp_path / "decoder.pt", params={"regime": "sparse_random"})
+    loaded = SpikeDecoder.load(path, device="cpu")
+    assert np.array_equal(loaded.predict(data.test), fitted.predict(data.test))
+    assert loaded.history_["val_score"].tolist() == fitted.history_["val_score"].tolist()
+    with pytest.raises(ArtifactError, match="03_train"):
+        SpikeDecoder.load(tmp_path / "missing.pt")
+    with pytest.raises(RuntimeError, match="not fitted"):
+        SpikeDecoder().predict(data.test)
+
+
+def test_predict_by_frame_subsets_and_zscore_check(movie, fitted):
+    data, _ = movie
+    per_window = fitted.predict(data.test, batch_size=7)
+    frame_ids, by_frame = fitted.predict(data.test, by_frame=True, batch_size=7)
+    frames = data.test.frames[data.test.centres]
+    for i, f in enumerate(frame_ids):
+        assert np.allclose(by_frame[i], per_window[frames == f].mean(0), atol=1e-5)
+    mask = np.zeros(N_UNITS)
+    mask[:8] = 1
+    assert not np.allclose(fitted.predict(data.test, neuron_mask=mask), per_window)
+    other = SpikeWindows(data.test.counts, data.test.frames, data.test.centres, data.test.mean + 1, data.test.std)
+    with pytest.raises(ValueError, match="z-scored with statistics other than the training ones"):
+        fitted.predict(other)
+
+
+@pytest.mark.parametrize("objective", ["infonce", "classifier"])
+def test_retrieval_variants(movie, objective):
+    data, targets = movie
+    decoder = SpikeDecoder(objective, TINY, replace(FAST, max_epochs=3), progress=False).fit(data.train, data.val, targets)
+    train_frames = np.unique(data.train.frames[data.train.centres])
+    assert np.array_equal(decoder.classes_, train_frames)
+    out = decoder.predict(data.val)
+    assert out.shape == (len(data.val), targets.shape[-1] if objective == "infonce" else len(train_frames))
+    assert decoder.history_["val_score"].iloc[-1] > decoder.history_["val_score"].iloc[0]
+    if objective == "classifier":
+        val_frames = data.val.frames[data.val.centres]
+        accuracy = np.mean(decoder.classes_[out.argmax(1)] == val_frames)
+        assert accuracy > 3 / len(train_frames)                  # well above chance on frames seen in training
+
+
+def test_info_nce_and_retrieval_mask():
+    candidates = torch.eye(4)
+    assert info_nce_loss(candidates * 5, candidates, torch.arange(4), temperature=0.01).item() < 1e-6
+    assert info_nce_loss(candidates.roll(1, 0), candidates, torch.arange(4), temperature=0.01).item() > 10
+    torch.manual_seed(0)
+    model = RetrievalEncoder(6, 3, d_model=16, conv_channels=4, heads=2).eval()
+    x, mask = torch.randn(2, 20, 6), torch.tensor([1.0, 1, 1, 0, 0, 0])
+    changed = x.clone()
+    changed[..., 3:] = 9.0
+    assert torch.allclose(model(x, mask), model(changed, mask), atol=1e-6)
+
+
+def test_presets_and_bad_input(movie):
+    encoder, train = preset("demo", max_epochs=3, d_model=64)
+    assert (encoder.d_model, train.max_epochs) == (64, 3)
+    assert preset("paper") == (EncoderConfig(), TrainConfig())
+    with pytest.raises(ValueError, match="unknown training option"):
+        preset("demo", learning_rate=1)
+    with pytest.raises(ValueError, match="unknown objective"):
+        SpikeDecoder("captions")
+    data, targets = movie
+    with pytest.raises(ValueError, match="same .training. statistics"):
+        bad_val = SpikeWindows(data.val.counts, data.val.frames, data.val.centres, data.val.mean * 2, data.val.std)
+        SpikeDecoder("patches", TINY, FAST, progress=False).fit(data.train, bad_val, targets)
+    with pytest.raises(ValueError, match="pass zscore"):
+        regime_windows(synthetic_movie()[0], "second_movie")
