@@ -35,21 +35,34 @@ def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
     return float(cross / (np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)))
 
 
+def ranks_among(predicted: np.ndarray, candidates: np.ndarray, true_index: np.ndarray) -> np.ndarray:
+    """Rank (1 = best) of candidate ``true_index[i]`` for item ``i`` among all ``candidates``, by cosine."""
+    p, c = _flat(predicted), _flat(candidates)
+    true_index = np.asarray(true_index, dtype=np.int64)
+    if len(true_index) != len(p):
+        raise ValueError(f"{len(true_index)} true indices for {len(p)} predicted items")
+    p /= np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-12)
+    c /= np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
+    sims = p @ c.T
+    true = sims[np.arange(len(p)), true_index]
+    return 1 + (sims > true[:, None]).sum(1)
+
+
 def retrieval_ranks(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Rank (1 = best) of each item's true target among all targets, by cosine of the flattened grids."""
-    p, t = _flat(predicted), _flat(target)
-    p /= np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-12)
-    t /= np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12)
-    sims = p @ t.T
-    true = np.diag(sims)
-    return 1 + (sims > true[:, None]).sum(1)
+    return ranks_among(predicted, target, np.arange(len(target)))
+
+
+def summarise_ranks(ranks: np.ndarray, n_candidates: int) -> dict:
+    """R@1, R@10, median rank and its chance level ((candidates + 1) / 2)."""
+    ranks = np.asarray(ranks)
+    return {"R@1": float(np.mean(ranks <= 1)), "R@10": float(np.mean(ranks <= 10)),
+            "median_rank": float(np.median(ranks)), "chance_median_rank": (n_candidates + 1) / 2, "items": int(len(ranks))}
 
 
 def retrieval_summary(predicted: np.ndarray, target: np.ndarray) -> dict:
     """R@1, R@10 and the median rank of the true frame among all frames (chance R@1 = 1 / items)."""
-    ranks = retrieval_ranks(predicted, target)
-    return {"R@1": float(np.mean(ranks <= 1)), "R@10": float(np.mean(ranks <= 10)),
-            "median_rank": float(np.median(ranks)), "items": int(len(ranks))}
+    return summarise_ranks(retrieval_ranks(predicted, target), len(target))
 
 
 def knn_purity(embeddings: np.ndarray, labels: np.ndarray, k: int = 5) -> float:

@@ -96,18 +96,20 @@ def split_bins(frame: np.ndarray, repeat: np.ndarray, bin_start: np.ndarray, reg
                fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), seed: int = 0,
                window: int = WINDOW_BINS, bin_width: float = 1 / 120, holdout_fraction: float = 0.1) -> BinSplit:
     """Label every bin TRAIN / VAL / TEST (UNUSED: natural-scenes blanks) for a regime; see module docstring."""
-    repeat_split = split_repeats(repeat, fractions, seed)
-    by_repeat = np.vectorize(repeat_split.get, otypes=[int])(repeat)
     shown = frame >= 0
     held = held_out_frames(regime, frame[shown], seed=seed, fraction=holdout_fraction) if shown.any() else np.zeros(0, bool)
     labels = np.full(len(frame), UNUSED, dtype=np.int8)
-    if regime == "repeat":
-        labels[shown] = by_repeat[shown]
+    if regime == "second_movie":          # all test: its repeats need no split (and may be as few as one)
+        labels[shown] = TEST
     else:
-        is_held = np.zeros(len(frame), bool)
-        is_held[shown] = held[frame[shown]]
-        labels[shown & is_held] = TEST
-        labels[shown & ~is_held] = np.where(by_repeat[shown & ~is_held] == TRAIN, TRAIN, VAL)
+        by_repeat = np.vectorize(split_repeats(repeat, fractions, seed).get, otypes=[int])(repeat)
+        if regime == "repeat":
+            labels[shown] = by_repeat[shown]
+        else:
+            is_held = np.zeros(len(frame), bool)
+            is_held[shown] = held[frame[shown]]
+            labels[shown & is_held] = TEST
+            labels[shown & ~is_held] = np.where(by_repeat[shown & ~is_held] == TRAIN, TRAIN, VAL)
     runs = contiguous_runs(bin_start, bin_width)
     centres = {s: window_centres(labels == s, runs, window) for s in (TRAIN, VAL)}
     # a test window is centred on a held-out (or test-repeat) bin; its context may be any bins of the run

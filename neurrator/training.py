@@ -427,3 +427,34 @@ class SpikeDecoder:
         decoder.model_ = model.to(compute_device(device)).eval()
         decoder.history_ = pd.DataFrame(body["history"])
         return decoder
+
+
+# ---------------------------------------------------------------------- held-out predictions --
+def predictions_path(data_dir: str | os.PathLike, profile: str, session_id: int, stimulus: str, regime: str,
+                     objective: str = "patches") -> Path:
+    """``<data>/predictions/<profile>/session_<id>/<stimulus>_<regime>_<objective>.npz``: held-out outputs per frame."""
+    return Path(data_dir) / "predictions" / profile / f"session_{int(session_id)}" / f"{stimulus}_{regime}_{objective}.npz"
+
+
+def write_predictions(path: str | os.PathLike, frame_ids: np.ndarray, outputs: np.ndarray, *,
+                      classes: np.ndarray | None = None, params: Mapping[str, Any] | None = None,
+                      inputs: Mapping[str, str | os.PathLike] | None = None) -> Path:
+    """Per-frame outputs (grids as float16, like the target store) written atomically with a sidecar."""
+    arrays = {"frame_ids": np.asarray(frame_ids, np.int64), "outputs": np.asarray(outputs, np.float16)}
+    if classes is not None:
+        arrays["classes"] = np.asarray(classes, np.int64)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+
+    return write_artifact(path, write, made_by=MADE_BY, params=params, inputs=inputs)
+
+
+def read_predictions(path: str | os.PathLike, params: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
+    """``{"frame_ids", "outputs" (float32), "classes"?}`` of :func:`write_predictions`; missing -> run 03_train."""
+    check_artifact(path, made_by=MADE_BY, params=params)
+    with np.load(path, allow_pickle=False) as data:
+        out = {name: data[name] for name in data.files}
+    out["outputs"] = out["outputs"].astype(np.float32)
+    return out

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from neurrator.metrics import knn_purity, linear_cka, mean_patch_cosine, retrieval_ranks, retrieval_summary
+from neurrator.metrics import knn_purity, linear_cka, mean_patch_cosine, ranks_among, retrieval_ranks, retrieval_summary
 
 
 def test_mean_patch_cosine_known_values():
@@ -28,7 +28,16 @@ def test_retrieval_ranks_and_summary():
     ranks = retrieval_ranks(predicted, target)
     assert list(ranks) == [1, 1, 1, 2]
     summary = retrieval_summary(predicted, target)
-    assert summary == {"R@1": 0.75, "R@10": 1.0, "median_rank": 1.0, "items": 4}
+    assert summary == {"R@1": 0.75, "R@10": 1.0, "median_rank": 1.0, "chance_median_rank": 2.5, "items": 4}
+
+
+def test_ranks_among_a_larger_candidate_set():
+    candidates = np.eye(6)                                 # 6 frames; two items, predicted near frames 4 and 1
+    predicted = np.array([[0, 0, 0, 0.2, 1, 0], [0, 0.5, 0.1, 0, 0, 1]])
+    assert list(ranks_among(predicted, candidates, [4, 1])) == [1, 2]
+    assert list(ranks_among(predicted, candidates, [3, 0])) == [2, 4]
+    with pytest.raises(ValueError, match="2 true indices for 1"):
+        ranks_among(predicted[:1], candidates, [1, 2])
 
 
 def test_knn_purity():

@@ -133,3 +133,6 @@ def test_second_movie_is_entirely_held_out():
     split = split_bins(frame, repeat, bin_start, regime="second_movie", fractions=(0.5, 0.5, 0.0))
     assert split.held_out.all() and (split.labels == TEST).all()
     assert len(split.centres[TRAIN]) == 0 and len(split.centres[TEST]) > 0
+    # the default 70/15/15 repeat split would need three repeats; the second movie needs none
+    one_repeat = movie_bins(n_frames=60, repeats=1, blocks=(1,))
+    assert (split_bins(*one_repeat, regime="second_movie").labels == TEST).all()
