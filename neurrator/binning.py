@@ -220,3 +220,19 @@ class _EdgeLocator:
             step = step[self.edge_after[n_before[step]] <= inside[step]]
         bins = self.bin_after[n_before]
         return bins[bins >= 0]
+
+
+def frame_rates(binned: BinnedStimulus, repeats: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+    """Mean count per bin of every unit for every frame id, over the given repeats (all when None).
+
+    ``(n_frames, n_units)`` float64; a frame with no bin in those repeats is NaN. This is the
+    trial-averaged response used by linear read-outs (no windows, no temporal context)."""
+    keep = binned.frame >= 0
+    if repeats is not None:
+        keep &= np.isin(binned.repeat, np.asarray(repeats))
+    n_frames = int(binned.frame.max()) + 1
+    sums = np.zeros((n_frames, binned.counts.shape[1]))
+    np.add.at(sums, binned.frame[keep], binned.counts[keep].astype(np.float64))
+    n = np.bincount(binned.frame[keep], minlength=n_frames).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums / n[:, None]

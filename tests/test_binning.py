@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from neurrator.artifacts import ArtifactError, sidecar_path
-from neurrator.binning import BIN_HZ, BinnedStimulus, bin_spikes, binning_params
+from neurrator.binning import BIN_HZ, BinnedStimulus, bin_spikes, binning_params, frame_rates
 from neurrator.recording import Recording
 
 FRAME_S = 1 / 30
@@ -204,3 +204,15 @@ def test_exact_on_a_coarse_grid(monkeypatch, random_recording):
     coarse = bin_spikes(make_recording(spikes), "natural_scenes").counts
     assert coarse[:, 0].sum() == coarse[:, 1].sum() == len(edges)
     np.testing.assert_array_equal(np.flatnonzero(coarse[:, 1]), np.flatnonzero(binned.bin_in_presentation > 0))
+
+
+def test_frame_rates_average_over_chosen_repeats():
+    frame = np.array([0, 0, 1, 1, -1, 0, 0, 1, 1], np.int32)
+    repeat = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1], np.int32)
+    counts = np.array([[1], [3], [0], [0], [9], [5], [5], [2], [4]], np.uint8)
+    n = len(frame)
+    binned = BinnedStimulus("m", np.array([7]), counts, np.arange(n) / 120, frame, repeat, np.zeros(n, np.int16),
+                            np.arange(n, dtype=np.int32), np.zeros(n, np.int16))
+    assert frame_rates(binned).ravel().tolist() == [3.5, 1.5]             # the blank (frame -1) is left out
+    assert frame_rates(binned, repeats=[0]).ravel().tolist() == [2.0, 0.0]
+    assert frame_rates(binned, repeats=[1]).ravel().tolist() == [5.0, 3.0]
