@@ -22,6 +22,7 @@ import hashlib
 import math
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Protocol, Sequence
@@ -157,6 +158,28 @@ class _Threads:
             torch.set_num_threads(self.previous)
 
 
+def _prefetched(windows: SpikeWindows, order: np.ndarray, batch_size: int, targets: TargetRows | None,
+                background: bool):
+    """Yield ``(windows, frame ids, target grids or None)`` batch by batch. With ``background`` (on a GPU)
+    the next batch is read in a thread while the current one trains; on a CPU that thread would only
+    compete with the model for the same cores. The batches are the same either way."""
+    def load(start: int):
+        x, frames = windows.batch(order[start:start + batch_size])
+        return x, frames, None if targets is None else torch.from_numpy(targets.rows(frames))
+
+    starts = range(0, len(order), batch_size)
+    if not background:
+        yield from map(load, starts)
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(load, starts[0]) if len(starts) else None
+        for i in range(len(starts)):
+            batch = pending.result()
+            if i + 1 < len(starts):
+                pending = pool.submit(load, starts[i + 1])
+            yield batch
+
+
 class SpikeDecoder:
     """Spike windows -> patch grids (or retrieval embeddings / image logits): ``fit``, ``predict``, ``save``, ``load``.
 
@@ -271,11 +294,11 @@ class SpikeDecoder:
             order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train))[:n_epoch]
             model.train()
             total, seen = 0.0, 0
-            for start in range(0, n_epoch, cfg.batch_size):
-                x, frames = train.batch(order[start:start + cfg.batch_size])
+            for x, frames, truth in _prefetched(train, order, cfg.batch_size, targets if self.objective == "patches" else None,
+                                                  background=device.type == "cuda"):
                 x = x.to(device, non_blocking=True)
                 with self._autocast(device):
-                    loss = self._loss(model(x), frames, targets, device, candidates, lookup)
+                    loss = self._loss(model(x), frames, truth, device, candidates, lookup)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.unscale_(optimizer)
@@ -309,9 +332,9 @@ class SpikeDecoder:
         self.model_ = model.eval()
         self.history_ = pd.DataFrame(state["history"])
 
-    def _loss(self, out, frames, targets, device, candidates, lookup) -> torch.Tensor:
+    def _loss(self, out, frames, truth, device, candidates, lookup) -> torch.Tensor:
         if self.objective == "patches":
-            return patch_loss(out.float(), torch.from_numpy(targets.rows(frames)).to(device))
+            return patch_loss(out.float(), truth.to(device, non_blocking=True))
         labels = torch.as_tensor([lookup[int(f)] for f in frames], device=device)
         if self.objective == "infonce":
             return info_nce_loss(out.float(), candidates, labels, self.train.temperature)

@@ -140,7 +140,7 @@ fig, ax = plt.subplots(figsize=(13, 4.5))
 sns.boxplot(data=long, x="condition", y="SBERT cosine", hue="pairing", ax=ax, fliersize=1.5,
             palette=["C0", "0.6", "0.75", "0.9"])
 ax.set(xlabel="", title="Held-out narrations vs their references, and the controls")
-ax.legend(ncol=4, loc="upper right", fontsize=9)
+ax.legend(ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=9)
 plt.show()
 
 # %% [markdown]
@@ -211,8 +211,9 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# **Takeaway:** decoded narrations name the same kind of object or scene as the reference, even
-# when the wording or the exact object differs.
+# **Takeaway:** among or near training content the narration often names the very object of the
+# reference (a lynx, a missile); far from it, it falls back on a stock sentence of the training
+# set (a prison, a bow tie) whatever the frame shows.
 
 # %% [markdown]
 # ## 5. Where narration fails, and why

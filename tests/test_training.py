@@ -196,3 +196,15 @@ def test_presets_and_bad_input(movie):
         SpikeDecoder("patches", TINY, FAST, progress=False).fit(data.train, bad_val, targets)
     with pytest.raises(ValueError, match="pass zscore"):
         regime_windows(synthetic_movie()[0], "second_movie")
+
+
+def test_background_prefetch_yields_the_same_batches(movie):
+    from neurrator.training import _prefetched
+
+    data, targets = movie
+    order = np.random.default_rng(0).permutation(len(data.train))[:100]
+    inline = list(_prefetched(data.train, order, 32, targets, background=False))
+    threaded = list(_prefetched(data.train, order, 32, targets, background=True))
+    assert len(inline) == len(threaded) == 4
+    for (x1, f1, y1), (x2, f2, y2) in zip(inline, threaded):
+        assert torch.equal(x1, x2) and np.array_equal(f1, f2) and torch.equal(y1, y2)
