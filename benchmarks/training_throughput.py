@@ -166,9 +166,10 @@ def main() -> None:
         run_isolated(PREPARE.format(store=store))
         settings.update(encoder="EncoderConfig() (paper)", neurons=2000, frames=3600, targets="576 x 1024 (random)")
     else:
+        from neurrator.binning import binned_path
         from neurrator.config import resolve_data_dir
         data = resolve_data_dir(args.data_dir, create=False)
-        binned = data / "binned" / f"session_{args.session}_natural_movie_one.npz"
+        binned = binned_path(data, args.session, "natural_movie_one")
         store = data / "targets" / "demo"
         missing = [str(p) for p in (binned, store / "natural_movie_one.npy") if not p.is_file()]
         if missing:

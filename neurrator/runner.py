@@ -142,8 +142,26 @@ def check_parameters(params: Mapping[str, Any], declared: Mapping[str, Mapping[s
 # ---------------------------------------------------------------------------- publishing
 
 
+def collapse_streams(outputs: list) -> list:
+    """Merge consecutive stdout/stderr outputs and keep each line's final state after carriage returns,
+    so a progress bar is stored (and shown in the book) as its last update, not one output per tick."""
+    merged: list = []
+    for out in outputs:
+        if out.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream" \
+                and merged[-1]["name"] == out["name"]:
+            merged[-1]["text"] += out["text"]
+        else:
+            merged.append(copy.deepcopy(out))
+    for out in merged:
+        if out.get("output_type") == "stream" and "\r" in out["text"]:
+            lines = out["text"].split("\n")
+            out["text"] = "\n".join(line.rstrip("\r").rsplit("\r", 1)[-1] for line in lines)
+    return merged
+
+
 def strip_volatile(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Drop timings, absolute paths and random ids so republishing gives small diffs."""
+    """Drop timings, absolute paths and random ids, and collapse progress-bar ticks, so republishing
+    gives small diffs."""
     nb = copy.deepcopy(nb)
     parameters = nb.metadata.pop("papermill", {}).get("parameters")
     if parameters:  # keep what the published run was parameterised with
@@ -152,6 +170,8 @@ def strip_volatile(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     for index, cell in enumerate(nb.cells):
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
+        if "outputs" in cell:
+            cell.outputs = collapse_streams(cell.outputs)
         digest = hashlib.sha1(f"{index}:{cell.source}".encode()).hexdigest()[:8]
         cell["id"] = f"c{index:03d}-{digest}"
     return nb

@@ -49,7 +49,7 @@ import pandas as pd
 import seaborn as sns
 
 from neurrator import allen, config, optotagging, plotting, splits
-from neurrator.binning import bin_spikes
+from neurrator.binning import bin_spikes, binned_path
 from neurrator.pseudomice import build_pseudo_mouse
 
 plotting.set_theme()
@@ -149,7 +149,7 @@ binned = {}
 for sid, rec in recordings.items():
     keep = allen.select_units(rec.units, "all")
     for stimulus in stimuli:
-        path = data_path / "binned" / f"session_{sid}_{stimulus}.npz"
+        path = binned_path(data_path, sid, stimulus)
         binned[sid, stimulus] = b = bin_spikes(rec, stimulus, keep)
         b.save(path, params={"session_id": int(sid)}, inputs={"recording": allen.recording_path(sid, data_path)})
 first = binned[session_id, "natural_movie_one"]

@@ -49,7 +49,7 @@ import pandas as pd
 import seaborn as sns
 
 from neurrator import allen, captions, config, metrics, plotting, repro
-from neurrator.binning import BinnedStimulus
+from neurrator.binning import BinnedStimulus, binned_path
 from neurrator.targets import PatchTargetStore
 from neurrator.training import (SpikeDecoder, checkpoint_dir, decoder_path, pooled_targets, predictions_path, preset,
                                 write_predictions)
@@ -82,7 +82,7 @@ pools[["VISp", "higher visual", "LGd", "hippocampus", "all", "visual units"]]
 
 # %%
 def load_binned(stimulus):
-    return BinnedStimulus.load(data_path / "binned" / f"session_{session_id}_{stimulus}.npz")
+    return BinnedStimulus.load(binned_path(data_path, session_id, stimulus))
 
 
 store = PatchTargetStore(data_path / "targets" / profile)
@@ -120,7 +120,7 @@ def train(stimulus, regime, data, objective="patches"):
     decoder.fit(data.train, data.val, targets[stimulus], name=f"{regime} ({objective})")
     decoder.save(decoder_path(data_path, profile, session_id, stimulus, regime, objective),
                  params={"session_id": session_id, "stimulus": stimulus, "regime": regime},
-                 inputs={"binned": data_path / "binned" / f"session_{session_id}_{stimulus}.npz",
+                 inputs={"binned": binned_path(data_path, session_id, stimulus),
                          "targets": store.path(stimulus)})
     return decoder
 
@@ -160,6 +160,10 @@ plt.show()
 # the patch-averaged grids.
 
 # %%
+trained_on = {regime: (stim, regime) for regime, (stim, _) in runs.items()}   # which model tests which frames
+trained_on["second_movie"] = (movie, "sparse_random")
+
+
 def predict_heldout(stimulus, regime, decoder, windows):
     frame_ids, grids = decoder.predict(windows, by_frame=True)
     write_predictions(predictions_path(data_path, profile, session_id, stimulus, regime), frame_ids, grids,
@@ -168,8 +172,6 @@ def predict_heldout(stimulus, regime, decoder, windows):
     return frame_ids, grids
 
 
-trained_on = {regime: (stim, regime) for regime, (stim, _) in runs.items()}
-trained_on["second_movie"] = (movie, "sparse_random")
 heldout = {regime: (stim, *predict_heldout(stim, regime, decoders[regime], data.test)) for regime, (stim, data) in runs.items()}
 second = regime_windows(binned[second_movie], "second_movie", zscore=decoders["sparse_random"].zscore_, **options)
 heldout["second_movie"] = (second_movie, *predict_heldout(second_movie, "second_movie", decoders["sparse_random"], second.test))

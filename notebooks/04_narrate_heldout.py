@@ -51,7 +51,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from neurrator import allen, captions, config, environment, plotting, repro, sbert, scoring, splits, vlm
-from neurrator.binning import BinnedStimulus, frame_rates
+from neurrator.binning import BinnedStimulus, binned_path, frame_rates
 from neurrator.narration import narrate_batch, narrations_path, write_narrations
 from neurrator.targets import PatchTargetStore
 from neurrator.training import pooled_targets, predictions_path, read_predictions
@@ -237,7 +237,7 @@ def training_frames_and_repeats(regime):
     return trained_stimulus, np.flatnonzero(~split.held_out), np.unique(binned[trained_stimulus].repeat[split.labels == splits.TRAIN])
 
 
-binned = {name: BinnedStimulus.load(data_path / "binned" / f"session_{session_id}_{name}.npz") for name in set(stimulus_of.values())}
+binned = {name: BinnedStimulus.load(binned_path(data_path, session_id, name)) for name in set(stimulus_of.values())}
 store = PatchTargetStore(data_path / "targets" / profile)
 unit_cos = lambda a, b: np.sum(a * b, -1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
 diagnostics = []

@@ -115,3 +115,16 @@ def test_figures_are_kept_even_when_the_caller_uses_agg(project, monkeypatch):
     run_chain(chain_sources(project, ["01"]), runs_dir=project / "runs", progress=False, log=lambda m: None)
     nb = nbformat.read(project / "runs" / "demo" / "01_first.ipynb", as_version=4)
     assert any("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+
+
+def test_publishing_keeps_only_the_last_state_of_progress_bars():
+    from neurrator.runner import collapse_streams
+
+    ticks = [nbformat.v4.new_output("stream", name="stderr", text=t)
+             for t in ["\rtrain:   0%| 0/2", "\rtrain:  50%| 1/2", "\rtrain: 100%| 2/2", "\n"]]
+    outputs = ticks + [nbformat.v4.new_output("stream", name="stdout", text="done\n"),
+                       nbformat.v4.new_output("stream", name="stderr", text="warning\r\n")]
+    collapsed = collapse_streams(outputs)
+    assert [(o["name"], o["text"]) for o in collapsed] == [("stderr", "train: 100%| 2/2\n"), ("stdout", "done\n"),
+                                                           ("stderr", "warning\n")]
+    assert outputs[0]["text"] == "\rtrain:   0%| 0/2"          # the executed notebook itself is untouched
