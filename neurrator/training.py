@@ -286,6 +286,8 @@ class SpikeDecoder:
             state = saved["state"]
 
         bar = tqdm(total=cfg.max_epochs, initial=state["epoch"], desc=name, unit="epoch", disable=not self.progress)
+        if state["history"]:                                        # resumed: show where it stands
+            bar.set_postfix(loss=f"{state['history'][-1]['train_loss']:.3f}", val=f"{state['best_score']:.3f}")
         while not state["finished"]:
             epoch = state["epoch"]
             started = time.perf_counter()
@@ -327,6 +329,8 @@ class SpikeDecoder:
                                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "state": state}, tmp)
             bar.update(1)
             bar.set_postfix(loss=f"{total / seen:.3f}", val=f"{val_score:.3f}")
+        if state["finished"] and bar.n < cfg.max_epochs:
+            bar.set_description(f"{name}: early stop, best epoch {len(state['history']) - state['bad_epochs']}")
         bar.close()
         model.load_state_dict(state["best_state"])
         self.model_ = model.eval()
