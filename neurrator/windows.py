@@ -88,10 +88,6 @@ class RegimeWindows:
     val: SpikeWindows
     test: SpikeWindows
 
-    @property
-    def zscore(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.test.mean, self.test.std
-
     def counts(self) -> dict[str, int]:
         return {"train windows": len(self.train), "validation windows": len(self.val), "test windows": len(self.test),
                 "held-out frames": int(self.split.held_out.sum())}
