@@ -19,6 +19,7 @@ REGIMES = ("repeat", "sparse_random", "contiguous_middle", "front_only", "second
 CONTIGUOUS_MIDDLE = (250, 450)     # frames 250-449 held out
 FRONT_ONLY_TRAIN = (0, 200)        # train on frames 0-199, test the rest
 WINDOW_BINS = 20                   # 167 ms at 120 Hz
+SECOND_MOVIE_MODEL = "sparse_random"   # the second movie is narrated by the first movie's model of this regime
 
 
 def split_repeats(repeats: np.ndarray, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), seed: int = 0) -> dict[int, int]:

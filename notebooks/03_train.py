@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from neurrator import allen, captions, config, metrics, plotting, repro
+from neurrator import allen, captions, config, metrics, plotting, repro, splits
 from neurrator.binning import BinnedStimulus, binned_path
 from neurrator.targets import PatchTargetStore
 from neurrator.training import (SpikeDecoder, checkpoint_dir, decoder_path, pooled_targets, predictions_path, preset,
@@ -161,7 +161,7 @@ plt.show()
 
 # %%
 trained_on = {regime: (stim, regime) for regime, (stim, _) in runs.items()}   # which model tests which frames
-trained_on["second_movie"] = (movie, "sparse_random")
+trained_on["second_movie"] = (movie, splits.SECOND_MOVIE_MODEL)
 
 
 def predict_heldout(stimulus, regime, decoder, windows):
@@ -173,8 +173,9 @@ def predict_heldout(stimulus, regime, decoder, windows):
 
 
 heldout = {regime: (stim, *predict_heldout(stim, regime, decoders[regime], data.test)) for regime, (stim, data) in runs.items()}
-second = regime_windows(binned[second_movie], "second_movie", zscore=decoders["sparse_random"].zscore_, **options)
-heldout["second_movie"] = (second_movie, *predict_heldout(second_movie, "second_movie", decoders["sparse_random"], second.test))
+second_model = decoders[splits.SECOND_MOVIE_MODEL]
+second = regime_windows(binned[second_movie], "second_movie", zscore=second_model.zscore_, **options)
+heldout["second_movie"] = (second_movie, *predict_heldout(second_movie, "second_movie", second_model, second.test))
 
 # %%
 rng = np.random.default_rng(seed)

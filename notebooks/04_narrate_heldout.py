@@ -230,7 +230,7 @@ plt.show()
 
 # %%
 def training_frames_and_repeats(regime):
-    trained_regime, trained_stimulus = ("sparse_random", movie) if regime == "second_movie" else (regime, stimulus_of[regime])
+    trained_regime, trained_stimulus = (splits.SECOND_MOVIE_MODEL, movie) if regime == "second_movie" else (regime, stimulus_of[regime])
     split = splits.split_bins(binned[trained_stimulus].frame, binned[trained_stimulus].repeat,
                               binned[trained_stimulus].bin_start, regime=trained_regime, seed=seed,
                               fractions=tuple(split_fractions))
