@@ -19,7 +19,8 @@
 # 2. how they score against three controls — shuffled pairing, a random caption of the same stimulus
 #    and a word-salad floor — in every held-out regime (a table like the paper's Table A1);
 # 3. how narration quality changes with distance from the frames the encoder trained on;
-# 4. why a retrieval classifier over training images cannot do the same for unseen images.
+# 4. what a retrieval classifier over training images can say about unseen images;
+# 5. where narration fails in the demo world, and why.
 #
 # ## Prerequisites
 # - Chapter 02 (reference captions) and chapter 03 (trained encoders and their held-out predictions).
@@ -297,9 +298,9 @@ plt.show()
 #   captions and word salad when the frames lie among or near training content (sparse random,
 #   contiguous middle; front-only within about 100 frames).
 # - In the demo world they do not for new content (front-only beyond, the second movie) or for
-#   unseen scenes: the predictions collapse to the mean training frame, as a ridge read-out does.
-#   The demo profile's one session, 220 units and a few hundred training frames are the limit;
-#   chapter 05 varies the number of neurons.
+#   unseen scenes: the predictions collapse to the mean training frame, as a ridge read-out's do.
+#   The limit is what the training frames cover (and, for the scenes, how few they are), not the
+#   encoder or its training.
 #
 # ## What's next
 # Chapter 05 asks how narration fidelity grows with the number of neurons and which brain regions
