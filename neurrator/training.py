@@ -360,18 +360,14 @@ class SpikeDecoder:
                     continue
             with self._autocast(device):
                 out = model(x.to(device)).float()
+            truth = torch.from_numpy(targets.rows(frames)).to(device) if self.objective == "patches" else None
+            loss = self._loss(out, frames, truth, device, candidates, lookup)
             if self.objective == "patches":
-                target = torch.from_numpy(targets.rows(frames)).to(device)
-                loss = patch_loss(out, target)
-                score = torch.nn.functional.cosine_similarity(out, target, dim=-1).mean()
+                score = torch.nn.functional.cosine_similarity(out, truth, dim=-1).mean()
             else:
                 labels = torch.as_tensor([lookup[int(f)] for f in frames], device=device)
-                if self.objective == "infonce":
-                    loss = info_nce_loss(out, candidates, labels, self.train.temperature)
-                    score = torch.nn.functional.cosine_similarity(out, candidates[labels], dim=-1).mean()
-                else:
-                    loss = torch.nn.functional.cross_entropy(out, labels)
-                    score = (out.argmax(1) == labels).float().mean()
+                score = (torch.nn.functional.cosine_similarity(out, candidates[labels], dim=-1).mean()
+                         if self.objective == "infonce" else (out.argmax(1) == labels).float().mean())
             losses += float(loss) * len(frames)
             scores += float(score) * len(frames)
             n += len(frames)

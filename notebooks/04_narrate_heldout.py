@@ -51,7 +51,7 @@ from sklearn.linear_model import RidgeCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from neurrator import allen, captions, config, environment, plotting, repro, sbert, scoring, splits, vlm
+from neurrator import allen, captions, config, environment, metrics, plotting, repro, sbert, scoring, splits, vlm
 from neurrator.binning import BinnedStimulus, binned_path, frame_rates
 from neurrator.narration import narrate_batch, narrations_path, write_narrations
 from neurrator.targets import PatchTargetStore
@@ -240,7 +240,6 @@ def training_frames_and_repeats(regime):
 
 binned = {name: BinnedStimulus.load(binned_path(data_path, session_id, name)) for name in set(stimulus_of.values())}
 store = PatchTargetStore(data_path / "targets" / profile)
-unit_cos = lambda a, b: np.sum(a * b, -1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
 diagnostics = []
 for regime in regimes:
     stimulus = stimulus_of[regime]
@@ -258,10 +257,10 @@ for regime in regimes:
                                        [references[stimulus][int(f)] for f in frame_ids],
                                        caption_pool=list(references[stimulus].values()), seed=seed)
     diagnostics.append({"regime": regime, "training frames": len(train_frames),
-                        "encoder: cos to own target": unit_cos(pooled_pred, pooled_true).mean(),
-                        "encoder: cos to training mean": unit_cos(pooled_pred, train_mean).mean(),
-                        "ridge: cos to own target": unit_cos(ridge_pred, pooled_true).mean(),
-                        "ridge: cos to training mean": unit_cos(ridge_pred, train_mean).mean(),
+                        "encoder: cos to own target": metrics.mean_patch_cosine(pooled_pred, pooled_true),
+                        "encoder: cos to training mean": metrics.mean_patch_cosine(pooled_pred, np.broadcast_to(train_mean, pooled_pred.shape)),
+                        "ridge: cos to own target": metrics.mean_patch_cosine(ridge_pred, pooled_true),
+                        "ridge: cos to training mean": metrics.mean_patch_cosine(ridge_pred, np.broadcast_to(train_mean, ridge_pred.shape)),
                         "nearest training frame: matched": ceiling["matched"].mean(),
                         "nearest training frame: shuffled": ceiling["shuffled"].mean()})
 diagnostics = pd.DataFrame(diagnostics).set_index("regime")

@@ -9,6 +9,7 @@ import torch
 from neurrator.artifacts import ArtifactError
 from neurrator.binning import BinnedStimulus
 from neurrator.encoder import RetrievalEncoder, info_nce_loss
+from neurrator.metrics import mean_patch_cosine
 from neurrator.training import ArrayTargets, EncoderConfig, SpikeDecoder, TrainConfig, preset
 from neurrator.windows import SpikeWindows, regime_windows
 
@@ -69,8 +70,7 @@ def test_learns_held_out_frames_better_than_shuffled(movie, fitted):
     held = set(np.flatnonzero(data.split.held_out))
     assert set(frame_ids) <= held and len(frame_ids) >= len(held) - 1   # frame 1 opens each run: no full window
     true = targets.rows(frame_ids)
-    cos = lambda a, b: float(np.mean(np.sum(a * b, -1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)))
-    assert cos(grids, true) > cos(grids, true[::-1]) + 0.1
+    assert mean_patch_cosine(grids, true) > mean_patch_cosine(grids, true[::-1]) + 0.1
 
 
 def test_same_seed_same_model_and_history(movie, fitted):
