@@ -1,4 +1,4 @@
-"""Atomic artifact writing with JSON sidecars (DESIGN.md, "Data contracts").
+"""Atomic artifact writing with JSON sidecars.
 
 Every artifact ``X`` in the data directory has a sidecar ``X.meta.json`` naming what made it,
 from which inputs (content hashes) and with which parameters, plus the artifact's own size and

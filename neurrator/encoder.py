@@ -1,6 +1,6 @@
 """Spikes -> the VLM's patch grid (NeurratorEncoder) and the retrieval variant, on one shared front end.
 
-Front end (DESIGN.md, as the paper): window (20 bins x N neurons) -> multi-scale 1-D convolution over
+Front end (as the paper): window (20 bins x N neurons) -> multi-scale 1-D convolution over
 time (kernels 3, 7, 15; 128 channels each) -> linear + LayerNorm to d_model 384 -> 2-layer transformer
 over time (8 heads, FF 2x). Dropout 0.2, GELU.
 

@@ -177,6 +177,18 @@ def strip_volatile(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
+def publish_results(stem: str, params: Mapping[str, Any], publish_dir: Path, since: float) -> Path | None:
+    """Copy the headline results that notebook ``stem`` wrote during this run (if it records any) to
+    ``publish_dir/results/<stem>.json``, the reference that ``tests/test_headline_results.py`` compares with."""
+    from neurrator import config, results
+
+    data_dir = config.resolve_data_dir(params.get("data_dir"), create=False)
+    source = results.results_path(data_dir, params.get("profile", config.DEFAULT_PROFILE), stem)
+    if not source.is_file() or source.stat().st_mtime < since:
+        return None
+    return write_text_atomic(publish_dir / results.RESULTS_DIR / f"{stem}.json", source.read_text())
+
+
 def write_notebook_atomic(nb: nbformat.NotebookNode, path: str | os.PathLike) -> Path:
     return write_text_atomic(path, nbformat.writes(nb) + "\n")
 
@@ -242,7 +254,7 @@ def _execute(notebooks, declared, params, out_dir, publish_dir, cwd, progress, l
         own = {k: v for k, v in params.items() if k in declared[src]}
         output = out_dir / f"{src.stem}.ipynb"
         log(f"[{index}/{len(notebooks)}] {src.stem}" + (f"  parameters: {own}" if own else ""))
-        start = time.perf_counter()
+        start, start_wall = time.perf_counter(), time.time()
         tmp = output.with_name(f".{output.stem}.running.ipynb")
         try:
             executed = papermill.execute_notebook(
@@ -261,6 +273,7 @@ def _execute(notebooks, declared, params, out_dir, publish_dir, cwd, progress, l
         published = None
         if publish_dir is not None:
             published = write_notebook_atomic(strip_volatile(executed), Path(publish_dir) / f"{src.stem}.ipynb")
+            publish_results(src.stem, own, Path(publish_dir), since=start_wall)
         log(f"    done in {seconds:.1f} s -> {output}" + (f" (published {published})" if published else ""))
         results.append(RunResult(src.stem, output, seconds, published))
     return results

@@ -141,7 +141,8 @@ def _format_p(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def _parse_p(p: str) -> float:
+def parse_p(p: str) -> float:
+    """The number behind a formatted p (``"<0.001"`` reads as 0.0005)."""
     return 0.0005 if p == "<0.001" else float(p)
 
 
@@ -179,5 +180,5 @@ def summary_table(scores: pd.DataFrame, by: str | Sequence[str], narrations_colu
 def above_controls(summary: pd.DataFrame, alpha: float = 0.01) -> pd.Series:
     """Per row: the matched CI lies above every control and the Wilcoxon p is below ``alpha``."""
     floor = summary[["shuffled", "random caption", "word salad"]].max(axis=1)
-    p = summary["Wilcoxon p"].map(_parse_p)
+    p = summary["Wilcoxon p"].map(parse_p)
     return (summary["matched CI low"] > floor) & (p < alpha)

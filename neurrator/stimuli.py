@@ -55,13 +55,33 @@ def _load(loader: str) -> tuple[np.ndarray, str, str]:
     return function(), f"skimage/data ({function_name})", notes or "no licence note in the package documentation"
 
 
+#: ITU-R BT.709 luma weights, as skimage.color.rgb2gray
+LUMA_WEIGHTS = (0.2125, 0.7154, 0.0721)
+
+
+def rgb_luminance(image: np.ndarray) -> np.ndarray:
+    """float64 luminance in [0, 1] of an RGB(A) image (uint8 0-255 or float 0-1), with skimage's rgb2gray weights.
+
+    Written as three multiply-adds rather than rgb2gray's matrix product: a BLAS product rounds
+    differently on each processor, and a last-bit difference can flip a pixel that sits on a
+    rounding boundary when it is later stored as uint8.
+    """
+    image = np.asarray(image)
+    if image.ndim < 3 or image.shape[-1] < 3:
+        raise ValueError(f"expected an (..., 3) or (..., 4) RGB image, got shape {image.shape}")
+    rgb = image[..., :3].astype(np.float64)
+    if image.dtype == np.uint8:
+        rgb /= 255.0
+    return rgb[..., 0] * LUMA_WEIGHTS[0] + rgb[..., 1] * LUMA_WEIGHTS[1] + rgb[..., 2] * LUMA_WEIGHTS[2]
+
+
 def to_allen_frame(image: np.ndarray, shape: tuple[int, int] = ALLEN_FRAME_SHAPE) -> np.ndarray:
     """Grayscale uint8 frame of ``shape``: luminance, centre crop to the aspect ratio, antialiased resize."""
-    from skimage import color, transform
+    from skimage import transform
 
     image = np.asarray(image)
     if image.ndim == 3:
-        image = color.rgb2gray(image[..., :3])
+        image = rgb_luminance(image)
     elif image.dtype == np.uint8:
         image = image / 255.0
     image = image.astype(np.float64)  # booleans (silhouettes) too

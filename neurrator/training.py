@@ -7,7 +7,7 @@
   grids of all training frames;
 - ``"classifier"`` (retrieval variant for the image-identity holdout): logits over the training images.
 
-Training follows DESIGN.md: AdamW (lr 3e-4, wd 1e-3), a cosine schedule over all steps, gradient
+Training follows the paper: AdamW (lr 3e-4, wd 1e-3), a cosine schedule over all steps, gradient
 clipping at 1.0, batch 64, at most 60 epochs, early stopping (patience 12) on the validation score
 (mean patch cosine for ``patches``), +-2-bin jitter and 10 % neuron dropout from :class:`SpikeWindows`.
 Targets stream from the patch-target store, a batch of rows at a time. Every random draw is seeded
@@ -44,7 +44,7 @@ OBJECTIVES = ("patches", "infonce", "classifier")
 
 @dataclass(frozen=True)
 class EncoderConfig:
-    """Architecture widths (DESIGN.md defaults are the paper's)."""
+    """Architecture widths (the defaults are the paper's)."""
 
     d_model: int = 384
     conv_channels: int = 128
@@ -56,7 +56,7 @@ class EncoderConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation (DESIGN.md defaults are the paper's).
+    """Optimisation (the defaults are the paper's).
 
     ``windows_per_epoch``: a seeded sample of the training windows per epoch (None: all of them);
     ``val_windows``: a fixed seeded subset of the validation windows (None: all of them);
@@ -80,7 +80,7 @@ class TrainConfig:
     threads: int | None = 2
 
 
-#: ``paper``: the DESIGN.md encoder and schedule. ``demo``: the same architecture, narrower (d_model 128,
+#: ``paper``: the paper's encoder and schedule. ``demo``: the same architecture, narrower (d_model 128,
 #: 64 conv channels) and a shorter schedule, so that one model trains in about a minute on two CPU cores.
 PRESETS: dict[str, tuple[EncoderConfig, TrainConfig]] = {
     "paper": (EncoderConfig(), TrainConfig()),

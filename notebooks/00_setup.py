@@ -41,6 +41,11 @@ data_path = config.resolve_data_dir(data_dir)
 
 # %% [markdown]
 # ## 1. Software and machine
+# Besides versions, the table names the CPU and the kernels that torch (its CPU capability and
+# BLAS), numpy (its SIMD dispatch) and the BLAS libraries picked on it. They decide the last bits of
+# every floating-point result, so two machines that differ here train slightly different models:
+# the book checks the simulated world exactly and trained models' numbers within stated
+# tolerances (chapter 03 says which).
 
 # %%
 machine = environment.machine_summary()
@@ -57,8 +62,8 @@ ax.set_title("Largest packages in this environment")
 plt.show()
 
 # %% [markdown]
-# **Takeaway:** the versions table records what produced the numbers below; most of the
-# environment's size is the deep-learning stack (torch, transformers) and the Allen SDK's tree.
+# **Takeaway:** the tables record what produced the numbers below, down to the CPU kernels; most of
+# the environment's size is the deep-learning stack (torch, transformers) and the Allen SDK's tree.
 
 # %% [markdown]
 # ## 2. Profile and data directory
@@ -123,7 +128,9 @@ plt.show()
 # ## Summary
 # - The book records its software versions and compute device at every build.
 # - Artifacts live in one data directory resolved from a parameter or `NEURRATOR_DATA`.
-# - Seeded computations repeat exactly, which is what lets nbval compare the book's numbers in CI.
+# - Seeded computations repeat exactly on one machine. Across machines the simulated world is
+#   identical too, while trained models differ in their last bits: their headline numbers are
+#   compared within tolerances (`tests/test_headline_results.py`), the rest by nbval exactly.
 #
 # ## What's next
 # Chapter 01 opens the Allen cache (simulated in the `demo` profile), applies unit quality control,

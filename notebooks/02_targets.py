@@ -45,7 +45,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from neurrator import allen, captions, config, environment, plotting, repro, vlm
+from neurrator import allen, captions, config, environment, plotting, repro, results, vlm
 from neurrator.targets import PatchTargetStore
 
 plotting.set_theme()
@@ -143,8 +143,12 @@ if profile == "demo":
     table["labels read by the frozen head"] = [", ".join(l) for l in backend.labels(scene_grids[examples])]
 table
 
-# %% tags=["nbval-check-output"]
-pd.DataFrame([{"stimulus": n, "frames": len(c), "distinct captions": len(set(c))} for n, c in reference.items()])
+# %%
+caption_counts = pd.DataFrame([{"stimulus": n, "frames": len(c), "distinct captions": len(set(c))}
+                               for n, c in reference.items()]).set_index("stimulus")
+results.record(data_path, profile, "02_targets", {"reference captions": results.table_record(
+    caption_counts, {"frames": results.EXACT, "distinct captions": results.COUNT})})
+caption_counts
 
 # %%
 fig, axes = plt.subplots(3, 4, figsize=(14, 6.2))

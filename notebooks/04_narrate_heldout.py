@@ -51,7 +51,7 @@ from sklearn.linear_model import RidgeCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from neurrator import allen, captions, config, environment, metrics, plotting, repro, sbert, scoring, splits, vlm
+from neurrator import allen, captions, config, environment, metrics, plotting, repro, results, sbert, scoring, splits, vlm
 from neurrator.binning import BinnedStimulus, binned_path, frame_rates
 from neurrator.narration import narrate_batch, narrations_path, write_narrations
 from neurrator.targets import PatchTargetStore
@@ -109,6 +109,9 @@ write_narrations(narrations_path(data_path, profile), narrations, params={"profi
                  inputs={f"{r}": predictions_path(data_path, profile, session_id, stimulus_of[r], r) for r in regimes})
 narrations.groupby(["regime", "decoder"], sort=False).head(2)[["regime", "decoder", "frame", "narration", "reference"]]
 
+# %% tags=["nbval-check-output"]
+narrations.groupby(["regime", "decoder"], sort=False).size().rename("frames narrated").to_frame()
+
 # %% [markdown]
 # ## 2. Scores against the controls (Table A1)
 # SBERT (all-MiniLM-L6-v2) cosine of each narration with the reference of its own frame
@@ -130,7 +133,7 @@ scored = pd.concat(scored, ignore_index=True)
 table = scoring.summary_table(scored, by=["regime", "decoder"], seed=seed)
 table["above every control"] = scoring.above_controls(table)
 
-# %% tags=["nbval-check-output"]
+# %%
 table
 
 # %%
@@ -180,11 +183,12 @@ axes[0].legend()
 plt.tight_layout()
 plt.show()
 
-# %% tags=["nbval-check-output"]
+# %%
 front = scored[(scored["regime"] == "front_only") & (scored["decoder"] == "Neurrator")]
 bands = pd.cut(front["frame"] - 199, [0, 100, 300, 500, 700], labels=["1-100", "101-300", "301-500", "501-700"])
-front.groupby(bands, observed=True)[["matched", "shuffled", "random_caption"]].mean().round(2).rename_axis(
+front_bands = front.groupby(bands, observed=True)[["matched", "shuffled", "random_caption"]].mean().round(2).rename_axis(
     "front-only: frames from training")
+front_bands
 
 # %% [markdown]
 # **Takeaway:** front-only narrations beat the controls only within about 100 frames of the
@@ -265,7 +269,19 @@ for regime in regimes:
                         "nearest training frame: shuffled": ceiling["shuffled"].mean()})
 diagnostics = pd.DataFrame(diagnostics).set_index("regime")
 
-# %% tags=["nbval-check-output"]
+# %%
+table_a1 = table.set_index(["regime", "decoder"]).assign(**{"Wilcoxon p": table["Wilcoxon p"].map(scoring.parse_p).to_numpy()})
+results.record(data_path, profile, "04_narrate_heldout", {
+    "Table A1": results.table_record(table_a1, {
+        "n": results.EXACT, "Wilcoxon p": results.P_VALUE, "distinct": results.FRACTION,
+        **dict.fromkeys(["matched", "matched CI low", "matched CI high", "shuffled", "random caption", "word salad",
+                         "matched - shuffled"], results.SBERT_MEAN)}, n_column="n"),
+    "front-only bands": results.table_record(front_bands, dict.fromkeys(["matched", "shuffled", "random_caption"],
+                                                                        results.SBERT_MEAN)),
+    "diagnostics": results.table_record(diagnostics.round(2), {
+        "training frames": results.EXACT,
+        **dict.fromkeys([c for c in diagnostics.columns if c.startswith(("encoder", "ridge"))], results.COSINE),
+        **dict.fromkeys([c for c in diagnostics.columns if c.startswith("nearest")], results.SBERT_MEAN)})})
 diagnostics.round(2)
 
 # %%
@@ -288,7 +304,7 @@ plt.show()
 # the nearest training frame's caption barely beats shuffled pairing: those frames show content
 # that the training frames never showed, so no decoder trained on them could name it (coverage).
 # For the scenes the content is covered (the nearest training image's caption scores well above
-# shuffled) but 106 training images are too few to learn the map from these 220 units' responses.
+# shuffled) but the training images (table above) are too few to learn the map from this session's units.
 # Neither is a fault of the encoder's training: a linear read-out fails the same way.
 
 # %% [markdown]

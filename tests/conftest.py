@@ -61,3 +61,13 @@ def demo_backend(tmp_path_factory):
     from neurrator.vlm.demo import DemoBackend
 
     return DemoBackend(cache_dir=tmp_path_factory.mktemp("models"))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "after_notebooks: run after the nbval notebooks (reads what they wrote)")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Tests marked ``after_notebooks`` run last, after nbval has executed book/*.ipynb."""
+    late = [item for item in items if item.get_closest_marker("after_notebooks")]
+    items[:] = [item for item in items if not item.get_closest_marker("after_notebooks")] + late

@@ -128,3 +128,24 @@ def test_publishing_keeps_only_the_last_state_of_progress_bars():
     assert [(o["name"], o["text"]) for o in collapsed] == [("stderr", "train: 100%| 2/2\n"), ("stdout", "done\n"),
                                                            ("stderr", "warning\n")]
     assert outputs[0]["text"] == "\rtrain:   0%| 0/2"          # the executed notebook itself is untouched
+
+
+def test_publish_copies_the_results_a_notebook_wrote_in_this_run(project, tmp_path):
+    """Headline results written during the run are published beside the notebook; stale ones are not."""
+    data = tmp_path / "data"
+    stale = data / "results" / "demo" / "03_after.json"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("{}")
+    _notebook(project / "notebooks" / "01_first.py", "profile = 'demo'\ndata_dir = None\n",
+              "import pandas as pd\nfrom neurrator import results\n"
+              "table = pd.DataFrame({'x': [0.5]}, index=['r'])\n"
+              "results.record(data_dir, profile, '01_first', {'t': results.table_record(table, {'x': results.COSINE})})\n")
+    _notebook(project / "notebooks" / "03_after.py", "data_dir = None\n", "print('no results recorded')\n")
+    (project / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n- file: book/01_first\n"
+                                      "- file: book/03_after\n")
+    book = project / "book"
+    run_chain(chain_sources(project), {"data_dir": str(data)}, runs_dir=project / "runs", publish_dir=book,
+              progress=False, log=lambda m: None)
+    published = json.loads((book / "results" / "01_first.json").read_text())
+    assert published["tables"]["t"]["rows"] == {"r": {"x": 0.5}}
+    assert not (book / "results" / "03_after.json").exists()

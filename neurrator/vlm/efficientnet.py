@@ -43,15 +43,15 @@ def load_efficientnet_lite0() -> torch.nn.Module:
     return model.eval().requires_grad_(False)
 
 
-def preprocess(frames: np.ndarray) -> torch.Tensor:
+def preprocess(frames: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """uint8 frames -> normalised (N, 3, 224, 224): grayscale to RGB, antialiased bilinear resize, ImageNet mean/std.
 
     The whole frame is kept (no crop), squeezed to a square, so every part of the stimulus counts.
     """
-    x = torch.from_numpy(frames_to_rgb(frames)).permute(0, 3, 1, 2).float().div_(255.0)
+    x = torch.from_numpy(frames_to_rgb(frames)).permute(0, 3, 1, 2).to(dtype).div_(255.0)
     x = torch.nn.functional.interpolate(x, size=(IMAGE_SIZE, IMAGE_SIZE), mode="bilinear", antialias=True, align_corners=False)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN, dtype=dtype).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=dtype).view(1, 3, 1, 1)
     return (x - mean) / std
 
 

@@ -1,6 +1,6 @@
 """Write simulated sessions as an Allen Visual Coding Neuropixels cache that allensdk 2.16.2 reads.
 
-Layout under the cache directory (see ``ALLEN_CACHE.md``)::
+Layout under the cache directory (as ``allensdk`` reads it)::
 
     manifest.json                                   (what EcephysProjectCache.build_manifest writes)
     sessions.csv  probes.csv  channels.csv  units.csv

@@ -1,7 +1,7 @@
 """In-memory description of one simulated session, in Allen Brain Observatory terms.
 
 This is the hand-off between the simulation (which decides what happened) and the cache writer
-(which writes it in the format allensdk reads). Column names follow ALLEN_CACHE.md.
+(which writes it in the format allensdk reads). Column names follow the Allen cache's own tables.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from neurrator.world.neurons import StimulusDrives, unit_drives
+from neurrator.world.neurons import StimulusDrives, quantize_drive, unit_drives
 from neurrator.world.population import build_probes_and_channels, build_units
 from neurrator.world.session import GENOTYPES, STIMULUS_INDEX, SimulatedSession
 
@@ -145,13 +145,15 @@ def build_opto_table(t_start: float, trials_per_condition: int, rng: np.random.G
 
 
 def frame_rates(units: pd.DataFrame, drives: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """(frames, units) firing rate of each stimulus frame: z-scored drive -> exp nonlinearity around baseline."""
-    stacked = np.concatenate(list(drives.values()))
+    """(frames, units) firing rate of each stimulus frame: z-scored drive (rounded to ``DRIVE_STEP``, see
+    :func:`neurrator.world.neurons.quantize_drive`) -> exp nonlinearity around baseline."""
+    stacked = np.concatenate([np.asarray(d, np.float64) for d in drives.values()])
     mean, std = stacked.mean(0), stacked.std(0)
     std[std == 0] = 1.0
-    baseline = units["baseline_hz"].to_numpy()
-    gain = units["gain"].to_numpy()
-    return {name: np.minimum(baseline * np.exp(gain * (d - mean) / std - 0.5 * gain**2), MAX_RATE_HZ).astype(np.float32)
+    baseline = units["baseline_hz"].to_numpy(np.float64)
+    gain = units["gain"].to_numpy(np.float64)
+    return {name: np.minimum(baseline * np.exp(gain * quantize_drive((d - mean) / std) - 0.5 * gain**2),
+                             MAX_RATE_HZ).astype(np.float32)
             for name, d in drives.items()}
 
 

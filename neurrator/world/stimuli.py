@@ -25,7 +25,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from neurrator.artifacts import ArtifactError, check_artifact, write_artifact
-from neurrator.stimuli import _LICENCE_WORDS, ALLEN_FRAME_SHAPE, PHOTOGRAPHS, _load
+from neurrator.stimuli import _LICENCE_WORDS, ALLEN_FRAME_SHAPE, PHOTOGRAPHS, _load, rgb_luminance
 
 MOVIE_ONE, MOVIE_THREE, SCENES = "natural_movie_one", "natural_movie_three", "natural_scenes"
 STIMULI = (MOVIE_ONE, MOVIE_THREE, SCENES)
@@ -169,12 +169,11 @@ def _package_licence(package: str) -> str:
 
 
 def _luminance(image: np.ndarray) -> np.ndarray:
-    """Grayscale float in [0, 1]: skimage's luminance of RGB, or 0-255 / boolean gray values."""
-    from skimage import color
-
+    """Grayscale float in [0, 1]: the luminance of RGB (:func:`neurrator.stimuli.rgb_luminance`), or 0-255 /
+    boolean gray values."""
     image = np.asarray(image)
     if image.ndim == 3:
-        return color.rgb2gray(image[..., :3])
+        return rgb_luminance(image)
     return image.astype(np.float64) / (1.0 if image.dtype == bool else 255.0)
 
 
@@ -476,8 +475,9 @@ def _scene_candidates(source: Source, material: _Material, rng: np.random.Genera
 
 
 def _standardised(frame: np.ndarray) -> np.ndarray:
-    """Zero-mean unit-norm vector, so a dot product is a Pearson correlation."""
-    vector = frame.astype(np.float32).ravel()
+    """Zero-mean unit-norm float64 vector, so a dot product is a Pearson correlation (float64, so that the
+    BLAS kernel's rounding cannot flip the distinctness test)."""
+    vector = frame.astype(np.float64).ravel()
     vector -= vector.mean()
     return vector / max(float(np.linalg.norm(vector)), 1e-6)
 
@@ -486,7 +486,7 @@ def _build_scenes(n_scenes: int, material: _Material, rng: np.random.Generator, 
                   bar: tqdm) -> tuple[np.ndarray, list[Source]]:
     """``n_scenes`` pairwise distinct stills, taking one view per source in turn (so content stays varied)."""
     candidates = {source.name: _scene_candidates(source, material, rng, shape) for source in SCENE_SOURCES}
-    scenes, vectors, labels = [], np.empty((n_scenes, shape[0] * shape[1]), np.float32), []
+    scenes, vectors, labels = [], np.empty((n_scenes, shape[0] * shape[1]), np.float64), []
     while len(scenes) < n_scenes:
         added = len(scenes)
         for source in SCENE_SOURCES:

@@ -1,0 +1,106 @@
+"""Headline results: recording, publishing and the tolerance comparison."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neurrator import results
+from neurrator.artifacts import ArtifactError
+from neurrator.results import Tolerance
+
+
+def _table():
+    return pd.DataFrame({"matched": [0.67, 0.32], "median rank": [51.0, 492.5], "Wilcoxon p": [0.0005, 0.534],
+                         "stimulus": ["natural_movie_one", "natural_movie_one"]},
+                        index=pd.Index(["sparse_random", "front_only"], name="regime"))
+
+
+def _recorded(table):
+    return {"chapter": "04_x", "profile": "demo", "tables": {"A1": results.table_record(table, {
+        "matched": results.SBERT_MEAN, "median rank": results.RANK, "Wilcoxon p": results.P_VALUE,
+        "stimulus": results.EXACT})}}
+
+
+def test_tolerance_kinds():
+    assert results.SBERT_MEAN.accepts(0.67, 0.71) and not results.SBERT_MEAN.accepts(0.67, 0.60)
+    assert results.RANK.accepts(319, 322) and results.RANK.accepts(433, 432)
+    assert not results.RANK.accepts(51, 80)                 # 51 * 0.15 + 5 = 12.65 ranks at most
+    assert results.P_VALUE.accepts(0.0005, 1e-9)            # both below the 0.001 floor
+    assert results.P_VALUE.accepts(0.021, 0.06) and not results.P_VALUE.accepts(0.021, 0.5)
+    assert results.EXACT.accepts("a", "a") and not results.EXACT.accepts(3, 4)
+    assert Tolerance(0.1).accepts(float("nan"), float("nan")) and not Tolerance(0.1).accepts(0.1, float("nan"))
+    assert results.RANK.describe() == "±5 + ±15%"
+
+
+def test_identical_and_noisy_runs_pass():
+    expected = _recorded(_table())
+    assert results.compare(expected, copy.deepcopy(expected)) == []
+    noisy = _table()
+    noisy["matched"] += 0.02
+    noisy["median rank"] *= 1.05
+    assert results.compare(expected, _recorded(noisy)) == []
+
+
+def test_a_real_regression_fails_and_names_the_cell():
+    expected = _recorded(_table())
+    broken = _table()
+    broken.loc["sparse_random", "matched"] = 0.35             # e.g. references joined to the wrong frames
+    problems = results.compare(expected, _recorded(broken))
+    assert len(problems) == 1
+    assert "A1 [sparse_random, matched]: 0.35 vs published 0.67" in problems[0]
+
+
+def test_structure_changes_fail():
+    expected = _recorded(_table())
+    fewer = _recorded(_table().drop(index="front_only"))
+    assert any("row 'front_only' is missing" in p for p in results.compare(expected, fewer))
+    assert any("rows ['front_only'] are new" in p for p in results.compare(fewer, expected))
+    assert results.compare(expected, {"tables": {}}) == ["table 'A1' is missing"]
+
+
+def test_table_record_refuses_unknown_columns_and_duplicate_rows():
+    with pytest.raises(KeyError, match="not in the table"):
+        results.table_record(_table(), {"CKA": results.COSINE})
+    with pytest.raises(ValueError, match="appears twice"):
+        results.table_record(pd.concat([_table(), _table()]), {"matched": results.SBERT_MEAN})
+
+
+def test_record_and_load_round_trip(tmp_path):
+    table = _table()
+    table.index = pd.MultiIndex.from_tuples([("sparse_random", "Neurrator"), ("front_only", "Neurrator")])
+    record = results.table_record(table, {"matched": results.SBERT_MEAN})
+    assert list(record["rows"]) == ["sparse_random / Neurrator", "front_only / Neurrator"]
+    path = results.record(tmp_path, "demo", "04_x", {"A1": record})
+    assert path == tmp_path / "results" / "demo" / "04_x.json"
+    loaded = results.load_recorded(tmp_path, "demo", "04_x")
+    assert loaded["tables"]["A1"]["rows"]["front_only / Neurrator"]["matched"] == 0.32
+    assert isinstance(loaded["tables"]["A1"]["rows"]["front_only / Neurrator"]["matched"], float)
+    with pytest.raises(ArtifactError, match="run notebook 03_y"):
+        results.load_recorded(tmp_path, "demo", "03_y")
+    with pytest.raises(ArtifactError, match="neurrator run 03_y --publish"):
+        results.load(tmp_path / "03_y.json")
+
+
+def test_numpy_values_are_stored_as_plain_json():
+    table = pd.DataFrame({"n": [np.int64(3)], "x": [np.float32(np.nan)], "ok": [np.bool_(True)]}, index=["r"])
+    rows = results.table_record(table, {"n": results.EXACT, "x": results.COSINE, "ok": results.EXACT})["rows"]
+    assert rows == {"r": {"n": 3, "x": None, "ok": True}} and type(rows["r"]["n"]) is int
+
+
+def test_small_rows_may_move_more():
+    """A fraction over 12 frames moves in steps of 1/12: the allowance grows with 1/n."""
+    assert results.FRACTION.accepts(0.42, 0.58, n=12) and not results.FRACTION.accepts(0.42, 0.58, n=900)
+    table = pd.DataFrame({"n": [12, 900], "distinct": [0.42, 0.02]}, index=["scenes", "front"])
+    expected = {"tables": {"A1": results.table_record(table, {"n": results.EXACT, "distinct": results.FRACTION},
+                                                      n_column="n")}}
+    moved = table.assign(distinct=[0.5, 0.1])
+    actual = {"tables": {"A1": results.table_record(moved, {"n": results.EXACT, "distinct": results.FRACTION},
+                                                    n_column="n")}}
+    assert results.compare(expected, actual) == [
+        "A1 [front, distinct]: 0.1 vs published 0.02 (tolerance ±0.05 + ±2/n, n = 900)"]
+    with pytest.raises(KeyError, match="n_column"):
+        results.table_record(table, {"distinct": results.FRACTION}, n_column="n")
