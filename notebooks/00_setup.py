@@ -50,7 +50,8 @@ data_path = config.resolve_data_dir(data_dir)
 # %%
 machine = environment.machine_summary()
 versions = environment.package_versions()
-print("\n".join(f"{key:>14}: {value}" for key, value in machine.items()))
+width = max(map(len, machine))
+print("\n".join(f"{key:>{width}}: {value}" for key, value in machine.items()))
 versions
 
 # %%

@@ -151,8 +151,8 @@ plt.show()
 # **Takeaway:** for sparse-random and contiguous-middle frames the matched score sits well above
 # shuffled pairing, random captions and word salad. For front-only frames, the second movie and
 # unseen scenes it does **not** (section 5 finds out why). The image classifier names a training
-# image for each unseen scene; that lands closer than the Neurrator narration but still not clearly
-# above the controls.
+# image for each unseen scene; its answers score about as well as the Neurrator narrations and are
+# not clearly above the controls either.
 
 # %% [markdown]
 # ## 3. Quality along the movie
