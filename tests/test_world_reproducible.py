@@ -15,6 +15,8 @@ import sys
 
 import pytest
 
+from neurrator.environment import KERNEL_VARIABLES
+
 #: generic kernels everywhere: torch's scalar ATen build, oneDNN capped at SSE4.1, OpenBLAS's oldest
 #: core type on one thread, numpy without its AVX dispatch
 GENERIC_KERNELS = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "OPENBLAS_CORETYPE": "Prescott",
@@ -58,7 +60,9 @@ print(json.dumps({
 
 
 def _run(env_overrides: dict) -> dict:
-    env = {**os.environ, **env_overrides}
+    """SMALL_WORLD in a fresh process with the machine's native kernels plus ``env_overrides`` (kernel
+    variables of the caller, e.g. a CI run under generic kernels, are dropped first)."""
+    env = {k: v for k, v in os.environ.items() if k not in KERNEL_VARIABLES} | env_overrides
     done = subprocess.run([sys.executable, "-c", SMALL_WORLD], capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
