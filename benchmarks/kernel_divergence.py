@@ -7,6 +7,9 @@ native run. Stages: stimuli -> working luminance -> mid-level features -> unit d
 rates -> spikes (two whole sessions: a wild-type and an Sst one) -> optotagging ratios -> target
 grids (64 frames) -> a short encoder fit (weights) -> its predictions.
 
+The raw unit drives are float64 sums whose last bits follow the BLAS kernel; they are rounded
+(``quantize_drive``) before the rates, so the rates and spikes after them must still agree.
+
 A different processor changes the same kernels that these switches change on one machine, so a
 stage that survives every switch here is expected to survive a move to another x86-64 CPU.
 
