@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -89,12 +91,27 @@ def short_genotype(full_genotype) -> str:
     return full_genotype.strip().split(";")[0].split("/")[0].split("-")[0]
 
 
+@contextmanager
+def _allensdk_dtype_warning():
+    """Silence two named FutureWarnings of allensdk 2.16.2, only around the calls that raise them.
+
+    Its project cache (``get_grouped_uniques``) groups with ``apply`` over the grouping columns and
+    writes arrays of structure acronyms into an int column; pandas >= 2.1 warns that pandas 3 will
+    refuse both, one reason this project stays on pandas 2.
+    """
+    with warnings.catch_warnings():
+        for message in ("Setting an item of incompatible dtype", "DataFrameGroupBy.apply operated on the grouping"):
+            warnings.filterwarnings("ignore", message=message, category=FutureWarning, module="allensdk")
+        yield
+
+
 def list_sessions(cache) -> pd.DataFrame:
     """Brain Observatory 1.1 sessions: session_id, genotype (short), full_genotype, session_type, unit_count.
 
     ``unit_count`` is the cache's own count (units passing the SDK's default QC).
     """
-    table = cache.get_session_table()
+    with _allensdk_dtype_warning():
+        table = cache.get_session_table()
     table = table[table["session_type"] == SESSION_TYPE]
     out = pd.DataFrame({
         "session_id": table.index.to_numpy(dtype=np.int64),
@@ -205,9 +222,10 @@ def _open_session(cache, session_id: int):
 
     tries, cache.fetch_tries = cache.fetch_tries, 0
     try:
-        session = cache.get_session_data(
-            session_id, filter_by_validity=False, filter_out_of_brain_units=False,
-            amplitude_cutoff_maximum=np.inf, presence_ratio_minimum=-np.inf, isi_violations_maximum=np.inf)
+        with _allensdk_dtype_warning():
+            session = cache.get_session_data(
+                session_id, filter_by_validity=False, filter_out_of_brain_units=False,
+                amplitude_cutoff_maximum=np.inf, presence_ratio_minimum=-np.inf, isi_violations_maximum=np.inf)
     finally:
         cache.fetch_tries = tries
     io = pynwb.NWBHDF5IO(str(session.api.path), "r", load_namespaces=True)

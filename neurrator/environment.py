@@ -11,8 +11,8 @@ import pandas as pd
 #: distributions whose versions every book build records
 REPORTED_PACKAGES = (
     "neurrator", "torch", "transformers", "sentence-transformers", "allensdk", "pynwb", "hdmf",
-    "numpy", "pandas", "scipy", "scikit-learn", "seaborn", "papermill", "jupytext",
-    "jupyter-book", "nbval",
+    "numpy", "pandas", "scipy", "xarray", "scikit-learn", "statsmodels", "cebra", "seaborn", "papermill",
+    "jupytext", "jupyter-book", "nbval",
 )
 
 

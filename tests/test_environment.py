@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import re
+import subprocess
+import sys
 import tomllib
 from importlib import metadata
 
@@ -70,3 +73,32 @@ def test_package_versions_and_device():
     assert compute_device("cpu") == "cpu"
     with pytest.raises(ValueError, match="device must be"):
         compute_device("tpu")
+
+
+def _name(requirement: str) -> str:
+    """A requirement's distribution name, normalised (``Jinja2 (>=3)`` -> ``jinja2``)."""
+    return re.split(r"[\s<>=!~;(\[]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_allensdk_comes_without_its_pins_and_everything_it_needs_is_declared(project_root):
+    deps = {_name(d) for d in _pyproject(project_root)["project"]["dependencies"]}
+    no_deps = {_name(r) for r in install.no_deps_requirements(project_root / "pyproject.toml")}
+    assert "allensdk" in no_deps and "allensdk" not in deps
+    needed = {_name(r) for r in metadata.requires("allensdk") if "extra ==" not in r}
+    assert needed - deps == set(), "allensdk requirements not declared in pyproject.toml"
+
+
+def test_pip_check_complains_only_about_the_no_deps_packages(project_root):
+    """Every `pip check` line is about a package installed with --no-deps (pyproject.toml says why)."""
+    no_deps = {_name(r) for r in install.no_deps_requirements(project_root / "pyproject.toml")}
+    done = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True)
+    lines = [line for line in done.stdout.splitlines() if line.strip() and "No broken" not in line]
+    unexplained = [line for line in lines if _name(line) not in no_deps]
+    assert unexplained == []
+
+
+def test_cebra_and_the_current_scientific_stack_import_without_a_shim():
+    code = ("import numpy, scipy.stats, cebra; assert hasattr(numpy, 'dtypes'); "
+            "assert hasattr(scipy.stats, 'false_discovery_control'); print(cebra.__version__)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
