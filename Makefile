@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e .
-	$(BIN)/python -m neurrator.install
+	$(BIN)/python -m neurrator.book.install
 	touch $(STAMP)
 
 browser:                                              ## Debian's chromium, for the book screenshot test

@@ -1,9 +1,9 @@
-"""Spike binning: neurrator.binning.bin_spikes against allensdk's presentationwise_spike_counts.
+"""Spike binning: neurrator.data.binning.bin_spikes against allensdk's presentationwise_spike_counts.
 
 Both count natural_movie_one of one simulated session in 4 bins per movie frame (120 Hz), each scenario in
 a fresh process, every unit of the session:
 - sdk: load the session with allensdk, then ``session.presentationwise_spike_counts`` (the tool a user picks);
-- ours: ``neurrator.allen.load_recording`` (through allensdk, once), then ``bin_spikes``;
+- ours: ``neurrator.data.allen.load_recording`` (through allensdk, once), then ``bin_spikes``;
 - ours_from_copy: the processed copy the project keeps (``allen.read_recording``), then ``bin_spikes``.
 Loading and counting are timed apart (the first call, and the best of 3 calls). Memory: the process's
 peak RSS, and the peak of the counting step alone (Linux's peak counter is reset just before counting).
@@ -105,8 +105,8 @@ _result = dict(load_s=round(load_s, 2), count_s=round(count_s, 3), count_best_of
 """
 
 OURS_LOAD = """
-from neurrator import allen
-from neurrator.binning import bin_spikes
+from neurrator.data import allen
+from neurrator.data.binning import bin_spikes
 cache = allen.open_cache({manifest!r})
 recording = allen.load_recording(cache, int(cache.get_session_table().index[0]), stimuli=[{stimulus!r}],
                                  progress=False)
@@ -114,8 +114,8 @@ del cache
 """
 
 COPY_LOAD = """
-from neurrator import allen
-from neurrator.binning import bin_spikes
+from neurrator.data import allen
+from neurrator.data.binning import bin_spikes
 recording = allen.read_recording({out!r} + "/recording.npz")
 """
 
@@ -188,8 +188,8 @@ def edge_case_check(n_units: int = 20, n_presentations: int = 400) -> dict:
     import pandas as pd
     from allensdk.brain_observatory.ecephys.ecephys_session import build_spike_histogram, build_time_window_domain
 
-    from neurrator.binning import bin_spikes
-    from neurrator.recording import Recording
+    from neurrator.data.binning import bin_spikes
+    from neurrator.data.recording import Recording
 
     rng = np.random.default_rng(0)
     width = 1 / 32                                               # one presentation: 4 bins of 1/128 s

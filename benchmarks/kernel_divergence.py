@@ -89,7 +89,7 @@ grids = EfficientNetGrid().grids(arrays["natural_movie_one"][:64])
 out["target grids (64 frames)"] = digest(grids.astype(np.float16))
 
 torch.manual_seed(0)
-from neurrator.encoder import NeurratorEncoder, patch_loss
+from neurrator.models.encoder import NeurratorEncoder, patch_loss
 torch.set_num_threads(2)
 model = NeurratorEncoder(n_neurons=64, n_patches=49, patch_dim=1280, d_model=64, conv_channels=32, heads=4, dropout=0.0)
 opt = torch.optim.AdamW(model.parameters(), lr=3e-4)

@@ -49,7 +49,7 @@ _result = dict(seconds=round(done - imported, 3), import_seconds=round(imported 
 LOAD = """
 import time
 start = time.perf_counter()
-from neurrator import allen
+from neurrator.data import allen
 import allensdk.brain_observatory.ecephys.ecephys_project_cache
 imported = time.perf_counter()
 recording = allen.load_recording(allen.open_cache({cache_dir!r}), {session_id}, stimuli={stimuli!r}, progress=False)
@@ -62,7 +62,7 @@ _result = dict(seconds=round(done - imported, 3), import_seconds=round(imported 
 READ = """
 import time
 start = time.perf_counter()
-from neurrator import allen
+from neurrator.data import allen
 imported = time.perf_counter()
 recording = allen.read_recording({path!r})
 done = time.perf_counter()
@@ -75,7 +75,7 @@ _result = dict(seconds=round(done - imported, 3), import_seconds=round(imported 
 PREPARE = """
 import time
 from pathlib import Path
-from neurrator import allen
+from neurrator.data import allen
 cache_dir = {cache_dir!r}
 if cache_dir is None:
     from neurrator.world.simulate import WorldConfig, simulate_world

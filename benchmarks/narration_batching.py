@@ -16,15 +16,15 @@ import time
 import numpy as np
 
 from measure import save
-from neurrator.environment import quiet_model_loading
-from neurrator.stimuli import packaged_photographs
+from neurrator.book.environment import quiet_model_loading
+from neurrator.world.images import packaged_photographs
 from neurrator.vlm.demo import DemoBackend
 
 
 def varied_frames() -> np.ndarray:
     photos, _ = packaged_photographs()
     variants = [photos, photos[:, :, ::-1], photos[:, 40:-40, 80:-80], (photos * 0.6).astype(np.uint8)]
-    from neurrator.stimuli import to_allen_frame
+    from neurrator.world.images import to_allen_frame
 
     return np.stack([to_allen_frame(f) for group in variants for f in group])
 

@@ -39,11 +39,11 @@ def draw(n):
         row[rng.choice(2048, 24, replace=False)] = rng.uniform(0.5, 2.0, 24)
     return (codes @ atoms).astype(np.float32)
 tokens, held_out = draw({tokens}), draw(2048)
-from neurrator.sae import reconstruction_r2
+from neurrator.models.sae import reconstruction_r2
 """
 
 NEURRATOR = DATA + """
-from neurrator.sae import SAEConfig, SparseAutoencoder
+from neurrator.models.sae import SAEConfig, SparseAutoencoder
 config = SAEConfig(n_features={features}, k={k}, aux_k=512, dead_after={tokens}, lr=4e-4, batch_size={batch},
                    epochs={epochs})
 start = time.perf_counter()

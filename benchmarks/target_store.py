@@ -18,8 +18,8 @@ from measure import run_isolated, save
 
 SETUP = """
 import numpy as np, time, torch
-from neurrator.stimuli import packaged_photographs, ALLEN_FRAME_SHAPE
-from neurrator.targets import PatchTargetStore, StoredTargets
+from neurrator.world.images import packaged_photographs, ALLEN_FRAME_SHAPE
+from neurrator.vlm.targets import PatchTargetStore, StoredTargets
 
 def panning_movie(n_frames):
     # a movie of slow pans across the packaged photographs (deterministic)

@@ -34,11 +34,11 @@ WARMUP, BATCH = 3, 64
 SETUP = """
 import time, numpy as np, torch
 from dataclasses import replace
-from neurrator.training import SpikeDecoder, EncoderConfig, preset
-from neurrator.targets import PatchTargetStore, StoredTargets
-from neurrator.windows import SpikeWindows
-from neurrator.splits import split_bins, zscore_stats, TRAIN, VAL
-from neurrator.binning import BinnedStimulus
+from neurrator.models.training import SpikeDecoder, EncoderConfig, preset
+from neurrator.vlm.targets import PatchTargetStore, StoredTargets
+from neurrator.data.windows import SpikeWindows
+from neurrator.data.splits import split_bins, zscore_stats, TRAIN, VAL
+from neurrator.data.binning import BinnedStimulus
 torch.set_num_threads(2)
 STEPS, WARMUP, BATCH, PAPER = {steps}, {warmup}, {batch}, {paper}
 enc, tr = preset("demo")
@@ -87,7 +87,7 @@ _result["data_only_windows_per_s"] = round(STEPS * BATCH / (time.perf_counter() 
 """
 
 REFERENCE = """
-from neurrator.encoder import NeurratorEncoder, patch_loss
+from neurrator.models.encoder import NeurratorEncoder, patch_loss
 table = np.asarray(store)          # reference: every frame's grid in RAM as float32 (rows() returns float32)
 assert table.dtype == np.float32
 
@@ -166,7 +166,7 @@ def main() -> None:
         run_isolated(PREPARE.format(store=store))
         settings.update(encoder="EncoderConfig() (paper)", neurons=2000, frames=3600, targets="576 x 1024 (random)")
     else:
-        from neurrator.binning import binned_path
+        from neurrator.data.binning import binned_path
         from neurrator.config import resolve_data_dir
         data = resolve_data_dir(args.data_dir, create=False)
         binned = binned_path(data, args.session, "natural_movie_one")

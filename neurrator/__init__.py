@@ -1,11 +1,10 @@
 """Neurrator: decode spike trains from mouse visual cortex into one-sentence narrations.
 
-One module per concern; notebooks import from here and hold no copied helpers.
+Subpackages follow the pipeline: ``world`` (the simulated demo world, written as an Allen cache),
+``data`` (sessions, binning, splits, windows), ``vlm`` (target and caption models, the target store),
+``models`` (spike encoders, objectives, training, the sparse autoencoder), ``evaluation`` (metrics,
+scoring, narration, headline results) and ``book`` (running the notebooks). Importing the package
+changes no global state.
 """
 
-import warnings
-
 __version__ = "0.1.0"
-
-# tqdm.auto warns inside kernels without ipywidgets; the book shows text progress bars instead.
-warnings.filterwarnings("ignore", message="IProgress not found")

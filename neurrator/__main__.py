@@ -1,3 +1,3 @@
-from neurrator.cli import main
+from neurrator.book.cli import main
 
 raise SystemExit(main())

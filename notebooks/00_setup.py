@@ -17,7 +17,7 @@
 # You will learn:
 # 1. which package versions and which device the book was executed with;
 # 2. where the chain reads and writes its artifacts;
-# 3. that `neurrator.repro.seed_everything` makes a small training run repeat bit for bit.
+# 3. that `neurrator.book.repro.seed_everything` makes a small training run repeat bit for bit.
 #
 # ## Prerequisites
 # None: this is the first chapter. To re-run it: `.venv/bin/neurrator run 00_setup`.
@@ -33,7 +33,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from neurrator import config, environment, plotting, repro
+from neurrator import config
+from neurrator.book import environment, plotting, repro
 
 plotting.set_theme()
 profile = config.check_profile(profile)

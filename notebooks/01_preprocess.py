@@ -48,9 +48,11 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from neurrator import allen, config, optotagging, plotting, splits
-from neurrator.binning import bin_spikes, binned_path
-from neurrator.pseudomice import build_pseudo_mouse
+from neurrator import config
+from neurrator.book import plotting
+from neurrator.data import allen, optotagging, splits
+from neurrator.data.binning import bin_spikes, binned_path
+from neurrator.data.pseudomice import build_pseudo_mouse
 
 plotting.set_theme()
 profile = config.check_profile(profile)
@@ -238,7 +240,7 @@ pd.DataFrame([{"genotype": g, "sessions": p.units["session_id"].nunique(), "tagg
 # %% [markdown]
 # ## Summary
 # - Sessions are loaded once through `allensdk` and kept as processed copies; QC and region pools
-#   are defined once in `neurrator.allen`.
+#   are defined once in `neurrator.data.allen`.
 # - Spikes are binned at 120 Hz per presentation; splits by repeat and frame-level held-out regimes
 #   are masks over bins, and no training window sees a held-out frame.
 # - Optotagging finds the planted PV / SST / VIP cells; pseudo-mice align them across sessions.

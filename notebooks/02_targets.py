@@ -45,8 +45,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from neurrator import allen, captions, config, environment, plotting, repro, results, vlm
-from neurrator.targets import PatchTargetStore
+from neurrator import config, vlm
+from neurrator.book import environment, plotting, repro
+from neurrator.data import allen
+from neurrator.evaluation import results
+from neurrator.vlm import captions
+from neurrator.vlm.targets import PatchTargetStore
 
 plotting.set_theme()
 environment.quiet_model_loading()

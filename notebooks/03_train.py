@@ -48,12 +48,17 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from neurrator import allen, captions, config, metrics, plotting, repro, results, splits
-from neurrator.binning import BinnedStimulus, binned_path
-from neurrator.targets import PatchTargetStore
-from neurrator.training import (SpikeDecoder, checkpoint_dir, decoder_path, pooled_targets, predictions_path, preset,
+from neurrator import config
+from neurrator.book import plotting, repro
+from neurrator.data import allen, splits
+from neurrator.evaluation import metrics, results
+from neurrator.vlm import captions
+from neurrator.data.binning import BinnedStimulus, binned_path
+from neurrator.vlm.targets import PatchTargetStore
+from neurrator.models.objectives import pooled_targets
+from neurrator.models.training import (SpikeDecoder, checkpoint_dir, decoder_path, predictions_path, preset,
                                 write_predictions)
-from neurrator.windows import regime_windows
+from neurrator.data.windows import regime_windows
 
 plotting.set_theme()
 repro.seed_everything(seed)
@@ -207,7 +212,7 @@ embedding_table.round(2)
 # These numbers come out of trained models, so they are not bit-identical across machines: another
 # processor's kernels round differently and training takes a slightly different path. The book's
 # tests compare the simulated world and every count before a model exactly, and the headline
-# numbers of this and the following chapters (recorded with `neurrator.results`) within these
+# numbers of this and the following chapters (recorded with `neurrator.evaluation.results`) within these
 # tolerances:
 
 # %%

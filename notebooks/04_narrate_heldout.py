@@ -51,11 +51,16 @@ from sklearn.linear_model import RidgeCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from neurrator import allen, captions, config, environment, metrics, plotting, repro, results, sbert, scoring, splits, vlm
-from neurrator.binning import BinnedStimulus, binned_path, frame_rates
-from neurrator.narration import narrate_batch, narrations_path, write_narrations
-from neurrator.targets import PatchTargetStore
-from neurrator.training import pooled_targets, predictions_path, read_predictions
+from neurrator import config, vlm
+from neurrator.book import environment, plotting, repro
+from neurrator.data import allen, splits
+from neurrator.evaluation import metrics, results, sbert, scoring
+from neurrator.vlm import captions
+from neurrator.data.binning import BinnedStimulus, binned_path, frame_rates
+from neurrator.evaluation.narration import narrate_batch, narrations_path, write_narrations
+from neurrator.vlm.targets import PatchTargetStore
+from neurrator.models.objectives import pooled_targets
+from neurrator.models.training import predictions_path, read_predictions
 
 plotting.set_theme()
 environment.quiet_model_loading()

@@ -50,7 +50,7 @@ def data_dir(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(scope="session")
 def photos():
     """Five real photographs (cat, coffee, camera, rocket, astronaut) as Allen-sized grayscale frames."""
-    from neurrator.stimuli import packaged_photographs
+    from neurrator.world.images import packaged_photographs
 
     return packaged_photographs(("cat", "coffee", "camera", "rocket", "astronaut"))[0]
 

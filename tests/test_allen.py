@@ -1,4 +1,4 @@
-"""neurrator.allen against a small simulated world read through allensdk (offline; conftest refuses the network)."""
+"""neurrator.data.allen against a small simulated world read through allensdk (offline; conftest refuses the network)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neurrator import allen
+from neurrator.data import allen
 from neurrator.artifacts import ArtifactError, check_artifact, sidecar_path
-from neurrator.recording import Recording
+from neurrator.data.recording import Recording
 from neurrator.world.simulate import WorldConfig, load_ground_truth, simulate_world
 
 CONFIG = WorldConfig(genotypes=("wt", "Pvalb"), units_per_session=80, movie_one_repeats=3, movie_three_repeats=1,

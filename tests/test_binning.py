@@ -1,4 +1,4 @@
-"""Spike binning on the presentation timeline (neurrator.binning), on hand-built recordings."""
+"""Spike binning on the presentation timeline (neurrator.data.binning), on hand-built recordings."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from neurrator.artifacts import ArtifactError, sidecar_path
-from neurrator.binning import BIN_HZ, BinnedStimulus, bin_spikes, binning_params, frame_rates
-from neurrator.recording import Recording
+from neurrator.data.binning import BIN_HZ, BinnedStimulus, bin_spikes, binning_params, frame_rates
+from neurrator.data.recording import Recording
 
 FRAME_S = 1 / 30
 SCENE_S = 0.25
@@ -193,7 +193,7 @@ def test_spikes_one_ulp_around_every_inner_edge(stimulus):
 
 def test_exact_on_a_coarse_grid(monkeypatch, random_recording):
     """A lookup grid coarser than the bins (capped size, long gaps) only costs time, never exactness."""
-    import neurrator.binning as binning
+    import neurrator.data.binning as binning
 
     fine = bin_spikes(random_recording, "natural_movie_one").counts
     monkeypatch.setattr(binning._EdgeLocator, "MAX_CELLS", 7)

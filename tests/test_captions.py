@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from neurrator.artifacts import ArtifactError, read_sidecar
-from neurrator.captions import caption_path, oracle_captions, read_captions, write_captions
+from neurrator.vlm.captions import caption_path, oracle_captions, read_captions, write_captions
 
 
 def test_roundtrip_and_sidecar(tmp_path):

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from neurrator.encoder import NeurratorEncoder, patch_loss
-from neurrator.repro import seed_everything
+from neurrator.models.encoder import NeurratorEncoder, patch_loss
+from neurrator.book.repro import seed_everything
 
 
 def tiny(n_neurons=12, seed=0):

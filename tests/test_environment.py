@@ -12,8 +12,8 @@ from importlib import metadata
 import pytest
 import yaml
 
-from neurrator import install
-from neurrator.environment import compute_device, package_versions
+from neurrator.book import install
+from neurrator.book.environment import compute_device, package_versions
 
 
 def _pyproject(root):

@@ -1,7 +1,7 @@
 """Headline numbers of a fresh run agree with the published book within their stated tolerances.
 
 nbval checks the bit-reproducible cells exactly; the numbers that come out of trained models are
-compared here (see :mod:`neurrator.results`). In ``make test`` these tests run after nbval has
+compared here (see :mod:`neurrator.evaluation.results`). In ``make test`` these tests run after nbval has
 executed the notebooks (``tests/conftest.py`` orders them last), so they see that run's results;
 run alone, they compare whatever the last run in the data directory wrote.
 """
@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from neurrator import config, results
+from neurrator import config
+from neurrator.evaluation import results
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED = sorted((ROOT / "book" / results.RESULTS_DIR).glob("*.json"))

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from neurrator.metrics import knn_purity, linear_cka, mean_patch_cosine, ranks_among, retrieval_ranks, retrieval_summary
+from neurrator.evaluation.metrics import knn_purity, linear_cka, mean_patch_cosine, ranks_among, retrieval_ranks, retrieval_summary
 
 
 def test_mean_patch_cosine_known_values():

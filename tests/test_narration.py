@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from neurrator.artifacts import ArtifactError
-from neurrator.narration import COLUMNS, narrate_batch, narrations_path, read_narrations, write_narrations
+from neurrator.evaluation.narration import COLUMNS, narrate_batch, narrations_path, read_narrations, write_narrations
 
 
 class FakeBackend:

@@ -9,7 +9,7 @@ import jupytext
 import nbformat
 import pytest
 
-from neurrator.runner import INJECTED_TAG, declared_parameters, read_source, toc_notebooks
+from neurrator.book.runner import INJECTED_TAG, declared_parameters, read_source, toc_notebooks
 
 SOURCES = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.py"))
 

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neurrator.binning import bin_spikes
-from neurrator.optotagging import light_raster, tag_units, tagging_accuracy
-from neurrator.pseudomice import build_pseudo_mouse
-from neurrator.recording import Recording
+from neurrator.data.binning import bin_spikes
+from neurrator.data.optotagging import light_raster, tag_units, tagging_accuracy
+from neurrator.data.pseudomice import build_pseudo_mouse
+from neurrator.data.recording import Recording
 
 
 def make_recording(session_id=1, n_frames=6, repeats=3, tagged=(11,), artifact=(12,), seed=0, frame_s=1 / 30):

@@ -1,8 +1,11 @@
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
 
-from neurrator.repro import seed_everything, torch_generator
+from neurrator.book.repro import seed_everything, torch_generator
 
 
 def _draws(seed):
@@ -29,3 +32,15 @@ def test_generator_is_independent_of_global_state():
 def test_bad_seed(bad):
     with pytest.raises(ValueError, match="seed"):
         seed_everything(bad)
+
+
+def test_importing_the_package_changes_no_warning_filter():
+    # third-party libraries first (torch and numpy add filters of their own), then every module of ours
+    code = ("import warnings, pkgutil, importlib, numpy, pandas, scipy.stats, torch, tqdm, yaml, nbformat, matplotlib\n"
+            "before = list(warnings.filters)\n"
+            "import neurrator\n"
+            "for m in pkgutil.walk_packages(neurrator.__path__, 'neurrator.'):\n"
+            "    if not m.name.endswith('__main__'): importlib.import_module(m.name)\n"
+            "assert warnings.filters == before, [f for f in warnings.filters if f not in before]\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neurrator import results
+from neurrator.evaluation import results
 from neurrator.artifacts import ArtifactError
-from neurrator.results import Tolerance
+from neurrator.evaluation.results import Tolerance
 
 
 def _table():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -10,7 +11,7 @@ import textwrap
 import nbformat
 import pytest
 
-from neurrator.runner import (
+from neurrator.book.runner import (
     NotebookFailed, UnknownParameter, chain_sources, parse_parameters, run_chain, strip_volatile, toc_notebooks,
 )
 
@@ -117,8 +118,16 @@ def test_figures_are_kept_even_when_the_caller_uses_agg(project, monkeypatch):
     assert any("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
 
 
+def test_running_leaves_the_environment_as_it_was(project, monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    _notebook(project / "notebooks" / "01_first.py", "scale = 1\n", "print(scale)\n")
+    run_chain(chain_sources(project, ["01"]), runs_dir=project / "runs", progress=False, log=lambda m: None)
+    assert os.environ["PATH"] == "/usr/bin:/bin" and os.environ["MPLBACKEND"] == "Agg"
+
+
 def test_publishing_keeps_only_the_last_state_of_progress_bars():
-    from neurrator.runner import collapse_streams
+    from neurrator.book.runner import collapse_streams
 
     ticks = [nbformat.v4.new_output("stream", name="stderr", text=t)
              for t in ["\rtrain:   0%| 0/2", "\rtrain:  50%| 1/2", "\rtrain: 100%| 2/2", "\n"]]

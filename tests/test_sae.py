@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from neurrator.artifacts import ArtifactError
-from neurrator.sae import SAEConfig, SparseAutoencoder, TopKSAE, auxk_loss, reconstruction_r2, topk_codes
+from neurrator.models.sae import SAEConfig, SparseAutoencoder, TopKSAE, auxk_loss, reconstruction_r2, topk_codes
 
 
 def planted_tokens(n: int, d: int = 32, atoms: int = 48, active: int = 3, seed: int = 0, draw: int = 0):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from neurrator.sbert import embed_sentences, load_sbert
+from neurrator.evaluation.sbert import embed_sentences, load_sbert
 
 
 def test_packaged_sbert_loads_offline_and_ranks_meaning():

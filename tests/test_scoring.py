@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neurrator.scoring import (WORD_SALAD, above_controls, bootstrap_ci, derangement, embed_unique,
+from neurrator.evaluation.scoring import (WORD_SALAD, above_controls, bootstrap_ci, derangement, embed_unique,
                                fraction_distinct, matched_vs_shuffled, score_narrations, summary_table)
 
 
@@ -28,7 +28,7 @@ REFS = [f"Reference caption number {i}." for i in range(12)]
 
 @pytest.fixture(scope="module")
 def sbert():
-    from neurrator.sbert import load_sbert
+    from neurrator.evaluation.sbert import load_sbert
 
     return load_sbert("demo")
 

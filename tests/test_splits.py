@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from neurrator.splits import (
+from neurrator.data.splits import (
     REGIMES, TEST, TRAIN, UNUSED, VAL, held_out_frames, split_bins, split_repeats, window_centres, zscore_stats,
 )
-from neurrator.windows import SpikeWindows
+from neurrator.data.windows import SpikeWindows
 
 BINS_PER_FRAME = 4
 

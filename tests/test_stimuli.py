@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from neurrator.stimuli import PHOTOGRAPHS, packaged_photographs, to_allen_frame
+from neurrator.world.images import PHOTOGRAPHS, packaged_photographs, to_allen_frame
 
 
 def test_every_packaged_photograph_loads_with_its_source():

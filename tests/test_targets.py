@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from neurrator.artifacts import ArtifactError, read_sidecar
-from neurrator.targets import PatchTargetStore, StoredTargets, frames_hash
+from neurrator.vlm.targets import PatchTargetStore, StoredTargets, frames_hash
 from neurrator.vlm.base import VisionLanguageBackend, frames_to_rgb
 
 

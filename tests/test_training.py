@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from neurrator.artifacts import ArtifactError
-from neurrator.binning import BinnedStimulus
-from neurrator.encoder import RetrievalEncoder, info_nce_loss
-from neurrator.metrics import mean_patch_cosine
-from neurrator.training import ArrayTargets, EncoderConfig, SpikeDecoder, TrainConfig, preset
-from neurrator.windows import SpikeWindows, regime_windows
+from neurrator.data.binning import BinnedStimulus
+from neurrator.models.encoder import RetrievalEncoder, info_nce_loss
+from neurrator.evaluation.metrics import mean_patch_cosine
+from neurrator.models.training import ArrayTargets, EncoderConfig, SpikeDecoder, TrainConfig, preset
+from neurrator.data.windows import SpikeWindows, regime_windows
 
 N_FRAMES, BINS_PER_FRAME, REPEATS, N_UNITS = 60, 4, 6, 16
 TINY = EncoderConfig(d_model=32, conv_channels=8, heads=4, temporal_layers=1, patch_layers=1, dropout=0.1)
@@ -199,7 +199,7 @@ def test_presets_and_bad_input(movie):
 
 
 def test_background_prefetch_yields_the_same_batches(movie):
-    from neurrator.training import _prefetched
+    from neurrator.models.training import _prefetched
 
     data, targets = movie
     order = np.random.default_rng(0).permutation(len(data.train))[:100]
@@ -208,3 +208,17 @@ def test_background_prefetch_yields_the_same_batches(movie):
     assert len(inline) == len(threaded) == 4
     for (x1, f1, y1), (x2, f2, y2) in zip(inline, threaded):
         assert torch.equal(x1, x2) and np.array_equal(f1, f2) and torch.equal(y1, y2)
+
+
+def test_fit_leaves_the_callers_torch_rng_as_it_was(movie):
+    data, targets = movie
+    torch.manual_seed(123)
+    expected = torch.rand(4)
+    torch.manual_seed(123)
+    SpikeDecoder("classifier", TINY, replace(FAST, max_epochs=1), progress=False).fit(data.train, data.val, targets)
+    assert torch.equal(torch.rand(4), expected)
+
+
+def test_unknown_objective_names_the_choices():
+    with pytest.raises(ValueError, match="patches, infonce, classifier"):
+        SpikeDecoder("contrastive")

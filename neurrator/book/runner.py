@@ -9,6 +9,7 @@ the notebook and cell; notebooks that already ran keep their outputs.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import os
@@ -180,7 +181,8 @@ def strip_volatile(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 def publish_results(stem: str, params: Mapping[str, Any], publish_dir: Path, since: float) -> Path | None:
     """Copy the headline results that notebook ``stem`` wrote during this run (if it records any) to
     ``publish_dir/results/<stem>.json``, the reference that ``tests/test_headline_results.py`` compares with."""
-    from neurrator import config, results
+    from neurrator import config
+    from neurrator.evaluation import results
 
     data_dir = config.resolve_data_dir(params.get("data_dir"), create=False)
     source = results.results_path(data_dir, params.get("profile", config.DEFAULT_PROFILE), stem)
@@ -229,20 +231,28 @@ def run_chain(
     check_parameters(params, declared)
     out_dir = Path(runs_dir) / run_name
     out_dir.mkdir(parents=True, exist_ok=True)
-    # the kernel ("python3") must be this environment's Python, and must draw figures inline even
-    # when the caller's environment says MPLBACKEND=Agg (that would silently drop every figure)
-    bin_dir = str(Path(sys.executable).parent)
-    if not os.environ.get("PATH", "").startswith(bin_dir + os.pathsep):  # once, not once per call
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
-    caller_backend = os.environ.get("MPLBACKEND")
+    with _kernel_environment():
+        return _execute(notebooks, declared, params, out_dir, publish_dir, cwd, progress, log)
+
+
+@contextlib.contextmanager
+def _kernel_environment():
+    """The environment the kernels start with, restored afterwards (nothing is left changed).
+
+    The kernel ("python3") must be this environment's Python, and must draw figures inline even
+    when the caller's environment says MPLBACKEND=Agg (that would silently drop every figure).
+    """
+    saved = {name: os.environ.get(name) for name in ("PATH", "MPLBACKEND")}
+    os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + (saved["PATH"] or "")
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     try:
-        return _execute(notebooks, declared, params, out_dir, publish_dir, cwd, progress, log)
+        yield
     finally:
-        if caller_backend is None:
-            os.environ.pop("MPLBACKEND", None)
-        else:
-            os.environ["MPLBACKEND"] = caller_backend
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _execute(notebooks, declared, params, out_dir, publish_dir, cwd, progress, log) -> list[RunResult]:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from neurrator.binning import BinnedStimulus
-from neurrator.splits import TEST, TRAIN, VAL, WINDOW_BINS, BinSplit, split_bins, zscore_stats
+from neurrator.data.binning import BinnedStimulus
+from neurrator.data.splits import TEST, TRAIN, VAL, WINDOW_BINS, BinSplit, split_bins, zscore_stats
 
 
 class SpikeWindows(torch.utils.data.Dataset):

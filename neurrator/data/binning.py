@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from neurrator.artifacts import check_artifact, write_artifact
-from neurrator.recording import Recording
+from neurrator.data.recording import Recording
 
 BIN_HZ = 120
 MADE_BY = "01_preprocess"

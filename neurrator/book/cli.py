@@ -10,7 +10,7 @@ from neurrator.config import find_project_root
 
 
 def _run(args: argparse.Namespace) -> int:
-    from neurrator.runner import NotebookFailed, UnknownParameter, chain_sources, parse_parameters, run_chain
+    from neurrator.book.runner import NotebookFailed, UnknownParameter, chain_sources, parse_parameters, run_chain
 
     root = Path(args.project) if args.project else find_project_root()
     if root is None:
@@ -36,7 +36,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _env(args: argparse.Namespace) -> int:
     from neurrator.config import resolve_data_dir
-    from neurrator.environment import machine_summary, package_versions
+    from neurrator.book.environment import machine_summary, package_versions
 
     for key, value in machine_summary().items():
         print(f"{key:>14}: {value}")

@@ -1,7 +1,7 @@
 """Install the packages that must come with ``pip install --no-deps``.
 
 Their list lives in ``pyproject.toml`` under ``[tool.neurrator] no-deps`` (one source of truth);
-``make`` calls ``python -m neurrator.install`` after ``pip install -e .``. Exact pins already
+``make`` calls ``python -m neurrator.book.install`` after ``pip install -e .``. Exact pins already
 installed are skipped, so the step is a no-op on an up-to-date environment.
 """
 

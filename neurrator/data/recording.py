@@ -1,6 +1,6 @@
 """A session loaded once from an Allen cache, with no SDK object left behind.
 
-:func:`neurrator.allen.load_recording` fills it through allensdk; everything later (binning, splits,
+:func:`neurrator.data.allen.load_recording` fills it through allensdk; everything later (binning, splits,
 optotagging) reads only this. ``save``/``load`` keep a processed copy in the data directory.
 """
 

@@ -2,7 +2,7 @@
 
 - :func:`open_cache` / :func:`list_sessions` over an Allen cache (the real one or ``neurrator simulate``'s).
 - :func:`load_recording` reads one session through the SDK *once* (every unit, no QC) into a
-  :class:`~neurrator.recording.Recording`; :func:`save_recording` / :func:`read_recording` keep it as one
+  :class:`~neurrator.data.recording.Recording`; :func:`save_recording` / :func:`read_recording` keep it as one
   compact ``.npz`` per session in the data directory, which reopens far faster and lighter than the SDK.
 - Unit QC (:data:`QC_DEFAULTS`, :func:`passes_qc`) and region pools (:data:`REGION_POOLS`,
   :func:`select_units`) are defined here and nowhere else.
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from neurrator.artifacts import ArtifactError, check_artifact, write_artifact
-from neurrator.recording import NATURAL_STIMULI, Recording
+from neurrator.data.recording import NATURAL_STIMULI, Recording
 
 SESSION_TYPE = "brain_observatory_1.1"
 MANIFEST_NAME = "manifest.json"

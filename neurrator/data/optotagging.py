@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from neurrator.recording import Recording
+from neurrator.data.recording import Recording
 
 PULSE_DURATION = (0.009, 0.02)
 BASELINE_S = (-0.010, -0.002)

@@ -1,11 +1,8 @@
 """Train the spike encoders: an estimator (``fit`` / ``predict`` / ``save`` / ``load``) in the style of CEBRA.
 
-:class:`SpikeDecoder` wraps one of three objectives on the shared front end (:mod:`neurrator.encoder`):
-
-- ``"patches"`` (Neurrator): predict the frame's patch grid; loss 0.5 MSE + 0.5 (1 - cosine);
-- ``"infonce"`` (retrieval variant): one embedding per window, InfoNCE against the mean-pooled target
-  grids of all training frames;
-- ``"classifier"`` (retrieval variant for the image-identity holdout): logits over the training images.
+:class:`SpikeDecoder` trains one of three objectives (:mod:`neurrator.models.objectives`: ``"patches"``,
+``"infonce"``, ``"classifier"``, each with its output, loss and validation score) on the shared front end
+(:mod:`neurrator.models.encoder`); the loop below is the same for all three.
 
 Training follows the paper: AdamW (lr 3e-4, wd 1e-3), a cosine schedule over all steps, gradient
 clipping at 1.0, batch 64, at most 60 epochs, early stopping (patience 12) on the validation score
@@ -25,7 +22,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -34,12 +31,11 @@ from tqdm import tqdm
 
 from neurrator.artifacts import ArtifactError, atomic_path, check_artifact, write_artifact
 from neurrator.config import check_profile
-from neurrator.encoder import NeurratorEncoder, RetrievalEncoder, info_nce_loss, patch_loss
-from neurrator.environment import compute_device
-from neurrator.windows import SpikeWindows
+from neurrator.models.objectives import Outputs, TargetRows, objective as make_objective
+from neurrator.book.environment import compute_device
+from neurrator.data.windows import SpikeWindows
 
 MADE_BY = "03_train"
-OBJECTIVES = ("patches", "infonce", "classifier")
 
 
 @dataclass(frozen=True)
@@ -111,12 +107,6 @@ def preset(profile: str, **overrides: Any) -> tuple[EncoderConfig, TrainConfig]:
             replace(train, **{k: v for k, v in overrides.items() if k in fields_t}))
 
 
-class TargetRows(Protocol):
-    shape: tuple[int, ...]
-
-    def rows(self, frame_indices: Sequence[int] | np.ndarray) -> np.ndarray: ...
-
-
 class ArrayTargets:
     """An in-memory ``(frames, patches, dim)`` array with the same ``rows`` interface as the target store."""
 
@@ -126,13 +116,6 @@ class ArrayTargets:
 
     def rows(self, frame_indices: Sequence[int] | np.ndarray) -> np.ndarray:
         return np.asarray(self.array[np.asarray(frame_indices, dtype=np.int64)], dtype=np.float32)
-
-
-def pooled_targets(targets: TargetRows, frame_ids: np.ndarray, chunk: int = 64) -> np.ndarray:
-    """Mean over patches of each frame's target grid: ``(len(frame_ids), dim)`` float32, read in chunks."""
-    frame_ids = np.asarray(frame_ids, dtype=np.int64)
-    return np.concatenate([targets.rows(frame_ids[i:i + chunk]).mean(1) for i in range(0, len(frame_ids), chunk)]
-                          or [np.zeros((0, targets.shape[-1]), np.float32)])
 
 
 def _fingerprint(*arrays: np.ndarray) -> str:
@@ -191,28 +174,30 @@ class SpikeDecoder:
 
     def __init__(self, objective: str = "patches", encoder: EncoderConfig = EncoderConfig(),
                  train: TrainConfig = TrainConfig(), checkpoint_dir: str | os.PathLike | None = None, progress: bool = True):
-        if objective not in OBJECTIVES:
-            raise ValueError(f"unknown objective {objective!r}; choose from {', '.join(OBJECTIVES)}")
+        self._objective = make_objective(objective)
         self.objective, self.encoder, self.train = objective, encoder, train
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.progress = progress
         self.model_: torch.nn.Module | None = None
         self.history_ = pd.DataFrame()
         self.zscore_: tuple[np.ndarray, np.ndarray] | None = None
-        self.out_shape_: tuple[int, ...] | None = None
-        self.classes_: np.ndarray | None = None
-        self.candidates_: np.ndarray | None = None
+        self.outputs_: Outputs | None = None
+
+    @property
+    def out_shape_(self) -> tuple[int, ...] | None:
+        return None if self.outputs_ is None else self.outputs_.shape
+
+    @property
+    def classes_(self) -> np.ndarray | None:
+        """Retrieval objectives: the frame id of each candidate / logit."""
+        return None if self.outputs_ is None else self.outputs_.classes
 
     # ------------------------------------------------------------------ building
     def _build(self, n_neurons: int) -> torch.nn.Module:
-        e = self.encoder
-        torch.manual_seed(self.train.seed)
-        if self.objective == "patches":
-            return NeurratorEncoder(n_neurons, *self.out_shape_, d_model=e.d_model, conv_channels=e.conv_channels,
-                                    heads=e.heads, temporal_layers=e.temporal_layers, patch_layers=e.patch_layers,
-                                    dropout=e.dropout)
-        return RetrievalEncoder(n_neurons, self.out_shape_[0], d_model=e.d_model, conv_channels=e.conv_channels,
-                                heads=e.heads, temporal_layers=e.temporal_layers, dropout=e.dropout)
+        """The network with the weights its seed gives; the caller's torch RNG is left as it was."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.train.seed)
+            return self._objective.build(n_neurons, self.outputs_, self.encoder)
 
     def _device(self) -> torch.device:
         return torch.device(compute_device(self.train.device))
@@ -238,17 +223,11 @@ class SpikeDecoder:
             raise ValueError(f"windows show frame {train_frames.max()} but the targets hold {targets.shape[0]} frames: "
                              "are they from the same stimulus?")
         self.zscore_ = (train.mean.copy(), train.std.copy())
-        if self.objective == "patches":
-            self.out_shape_ = tuple(targets.shape[1:])
-        elif self.objective == "infonce":
-            self.out_shape_ = (targets.shape[-1],)
-            self.classes_ = train_frames
-            self.candidates_ = pooled_targets(targets, train_frames)
-        else:
-            self.classes_ = train_frames
-            self.out_shape_ = (len(train_frames),)
+        self.outputs_ = self._objective.setup(targets, train_frames)
         device = self._device()
-        with _Threads(cfg.threads if device.type == "cpu" else None):
+        # the per-epoch dropout seeds go to a forked RNG: the caller's torch RNG is left as it was
+        with _Threads(cfg.threads if device.type == "cpu" else None), \
+                torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             self._fit(train, val, targets, device, resume, name)
         return self
 
@@ -268,8 +247,7 @@ class SpikeDecoder:
         val_index = np.arange(len(val))
         if cfg.val_windows and cfg.val_windows < len(val):
             val_index = np.sort(np.random.default_rng([cfg.seed, 10**6]).choice(len(val), cfg.val_windows, replace=False))
-        candidates = torch.from_numpy(self.candidates_).to(device) if self.candidates_ is not None else None
-        lookup = {int(f): i for i, f in enumerate(self.classes_)} if self.classes_ is not None else None
+        candidates = None if self.outputs_.candidates is None else torch.from_numpy(self.outputs_.candidates).to(device)
 
         state = {"epoch": 0, "best_score": -math.inf, "best_state": None, "bad_epochs": 0, "history": [], "finished": False}
         signature = self._signature(train, val, targets)
@@ -296,11 +274,12 @@ class SpikeDecoder:
             order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train))[:n_epoch]
             model.train()
             total, seen = 0.0, 0
-            for x, frames, truth in _prefetched(train, order, cfg.batch_size, targets if self.objective == "patches" else None,
+            for x, frames, truth in _prefetched(train, order, cfg.batch_size,
+                                                  targets if self._objective.streams_targets else None,
                                                   background=device.type == "cuda"):
                 x = x.to(device, non_blocking=True)
                 with self._autocast(device):
-                    loss = self._loss(model(x), frames, truth, device, candidates, lookup)
+                    loss = self._loss(model(x), frames, truth, device, candidates)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.unscale_(optimizer)
@@ -310,7 +289,7 @@ class SpikeDecoder:
                 scheduler.step()
                 total += loss.item() * len(frames)
                 seen += len(frames)
-            val_loss, val_score = self._evaluate(model, val, val_index, targets, device, candidates, lookup)
+            val_loss, val_score = self._evaluate(model, val, val_index, targets, device, candidates)
             improved = val_score > state["best_score"]
             if improved:
                 state["best_score"] = val_score
@@ -336,16 +315,15 @@ class SpikeDecoder:
         self.model_ = model.eval()
         self.history_ = pd.DataFrame(state["history"])
 
-    def _loss(self, out, frames, truth, device, candidates, lookup) -> torch.Tensor:
-        if self.objective == "patches":
-            return patch_loss(out.float(), truth.to(device, non_blocking=True))
-        labels = torch.as_tensor([lookup[int(f)] for f in frames], device=device)
-        if self.objective == "infonce":
-            return info_nce_loss(out.float(), candidates, labels, self.train.temperature)
-        return torch.nn.functional.cross_entropy(out.float(), labels)
+    def _labels(self, frames, device) -> torch.Tensor | None:
+        return None if self.outputs_.classes is None else self.outputs_.labels(frames, device)
+
+    def _loss(self, out, frames, truth, device, candidates) -> torch.Tensor:
+        truth = None if truth is None else truth.to(device, non_blocking=True)
+        return self._objective.loss(out, truth, self._labels(frames, device), candidates, self.train.temperature)
 
     @torch.no_grad()
-    def _evaluate(self, model, val, index, targets, device, candidates, lookup) -> tuple[float, float]:
+    def _evaluate(self, model, val, index, targets, device, candidates) -> tuple[float, float]:
         """Validation loss and score: mean patch cosine / embedding cosine / accuracy (higher is better).
 
         The retrieval objectives are validated on windows of training frames only (seen in other repeats)."""
@@ -353,21 +331,17 @@ class SpikeDecoder:
         losses, scores, n = 0.0, 0.0, 0
         for start in range(0, len(index), 256):
             x, frames = val.batch(index[start:start + 256])
-            if lookup is not None:
-                known = np.array([int(f) in lookup for f in frames])
+            if self.outputs_.classes is not None:
+                known = self.outputs_.known(frames)
                 x, frames = x[torch.from_numpy(known)], frames[known]
                 if not len(frames):
                     continue
             with self._autocast(device):
                 out = model(x.to(device)).float()
-            truth = torch.from_numpy(targets.rows(frames)).to(device) if self.objective == "patches" else None
-            loss = self._loss(out, frames, truth, device, candidates, lookup)
-            if self.objective == "patches":
-                score = torch.nn.functional.cosine_similarity(out, truth, dim=-1).mean()
-            else:
-                labels = torch.as_tensor([lookup[int(f)] for f in frames], device=device)
-                score = (torch.nn.functional.cosine_similarity(out, candidates[labels], dim=-1).mean()
-                         if self.objective == "infonce" else (out.argmax(1) == labels).float().mean())
+            truth = torch.from_numpy(targets.rows(frames)).to(device) if self._objective.streams_targets else None
+            labels = self._labels(frames, device)
+            loss = self._objective.loss(out, truth, labels, candidates, self.train.temperature)
+            score = self._objective.score(out, truth, labels, candidates)
             losses += float(loss) * len(frames)
             scores += float(score) * len(frames)
             n += len(frames)
@@ -429,8 +403,8 @@ class SpikeDecoder:
                 "n_neurons": self.model_.front.n_neurons, "out_shape": list(self.out_shape_),
                 "model": {k: v.cpu() for k, v in self.model_.state_dict().items()},
                 "zscore": [torch.from_numpy(a) for a in self.zscore_],
-                "classes": None if self.classes_ is None else torch.from_numpy(self.classes_),
-                "candidates": None if self.candidates_ is None else torch.from_numpy(self.candidates_),
+                "classes": None if self.outputs_.classes is None else torch.from_numpy(self.outputs_.classes),
+                "candidates": None if self.outputs_.candidates is None else torch.from_numpy(self.outputs_.candidates),
                 "history": self.history_.to_dict(orient="list")}
         return write_artifact(path, lambda tmp: torch.save(body, tmp), made_by=MADE_BY,
                               params={"objective": self.objective, **dict(params or {})}, inputs=inputs)
@@ -441,10 +415,9 @@ class SpikeDecoder:
         check_artifact(path, made_by=MADE_BY, params=params)
         body = torch.load(path, map_location="cpu", weights_only=True)
         decoder = cls(body["objective"], EncoderConfig(**body["encoder"]), TrainConfig(**body["train"]), progress=False)
-        decoder.out_shape_ = tuple(body["out_shape"])
         decoder.zscore_ = tuple(t.numpy() for t in body["zscore"])
-        decoder.classes_ = None if body["classes"] is None else body["classes"].numpy()
-        decoder.candidates_ = None if body["candidates"] is None else body["candidates"].numpy()
+        decoder.outputs_ = Outputs(tuple(body["out_shape"]), *(None if body[k] is None else body[k].numpy()
+                                                              for k in ("classes", "candidates")))
         model = decoder._build(body["n_neurons"])
         model.load_state_dict(body["model"])
         decoder.model_ = model.to(compute_device(device)).eval()

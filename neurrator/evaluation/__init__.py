@@ -1,0 +1,1 @@
+"""Metrics, narration scoring, SBERT, held-out narration and headline results."""

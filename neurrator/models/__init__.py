@@ -1,0 +1,1 @@
+"""Spike encoders, their training (the SpikeDecoder estimator) and the sparse autoencoder."""
