@@ -67,7 +67,7 @@ start = time.perf_counter()
 """
 
 SDK = HEAD + """
-from neurrator.world.allen_cache import open_cache
+from neurrator.data.allen import open_cache
 cache = open_cache({manifest!r})
 session = cache.get_session_data(int(cache.get_session_table().index[0]), filter_by_validity=False,
                                  filter_out_of_brain_units=False, amplitude_cutoff_maximum=None,

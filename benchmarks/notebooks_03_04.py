@@ -47,16 +47,17 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None, help="data directory made by chapters 01 and 02 (default: ./data)")
     args = parser.parse_args()
     sys.path.insert(0, str(PROJECT))
-    from neurrator.config import resolve_data_dir
+    from neurrator.layout import DataLayout
 
-    source = resolve_data_dir(args.data_dir, create=False)
+    source = DataLayout.resolve(args.data_dir, "demo", create=False).root
     missing = [name for name in INPUTS if not (source / name).exists()]
     if missing:
         raise SystemExit(f"{source} lacks {', '.join(missing)}: run notebooks 01_preprocess and 02_targets first")
     with tempfile.TemporaryDirectory(prefix="bench-03-04-") as scratch:
         data = Path(scratch)
+        (data / "demo").mkdir()
         for name in INPUTS:
-            (data / name).symlink_to(source / name)
+            (data / "demo" / name).symlink_to(source / name)
         fresh = run_chapters(data)
         resumed = run_chapters(data)
     result = {"fresh": fresh, "resumed": resumed, "fresh_over_resumed": round(fresh["seconds"] / resumed["seconds"], 1),

@@ -16,7 +16,7 @@ excluded; neurrator's end-of-epoch validation (64 windows) is outside it. Report
 timed steps and 64 / median step time (robust to stalls when other jobs share the machine). The input pipeline alone (the same
 ``steps`` batches without the model) is also timed in each process, to show how much of a step is data.
 
-Usage: .venv/bin/python benchmarks/training_throughput.py [--steps 40] [--session 715093737] [--data-dir DIR]
+Usage: .venv/bin/python benchmarks/training_throughput.py [--steps 40] [--session 100000034] [--data-dir DIR]
        .venv/bin/python benchmarks/training_throughput.py --paper-shapes   # GPU only: synthetic paper-sized data
 Inputs (demo): notebooks 01_preprocess (binned session) and 02_targets (target store ``targets/demo``).
 """
@@ -150,7 +150,7 @@ _result = dict(torch=torch.__version__, torch_threads=torch.get_num_threads(), c
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--session", type=int, default=715093737)
+    parser.add_argument("--session", type=int, default=100000034)
     parser.add_argument("--steps", type=int, default=40, help="timed optimisation steps (after 3 untimed warm-up steps)")
     parser.add_argument("--paper-shapes", action="store_true", help="synthetic paper-sized data (GPU only)")
     args = parser.parse_args()
@@ -166,11 +166,11 @@ def main() -> None:
         run_isolated(PREPARE.format(store=store))
         settings.update(encoder="EncoderConfig() (paper)", neurons=2000, frames=3600, targets="576 x 1024 (random)")
     else:
-        from neurrator.data.binning import binned_path
-        from neurrator.config import resolve_data_dir
-        data = resolve_data_dir(args.data_dir, create=False)
-        binned = binned_path(data, args.session, "natural_movie_one")
-        store = data / "targets" / "demo"
+        from neurrator.layout import DataLayout
+        layout = DataLayout.resolve(args.data_dir, "demo", create=False)
+        data = layout.data_dir
+        binned = layout.binned(args.session, "natural_movie_one")
+        store = layout.targets
         missing = [str(p) for p in (binned, store / "natural_movie_one.npy") if not p.is_file()]
         if missing:
             raise SystemExit(f"missing input(s): {', '.join(missing)}. Make them with notebook 01_preprocess (binned "

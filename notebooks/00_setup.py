@@ -31,14 +31,15 @@ check_steps = 200     # optimisation steps of the reproducibility check
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
 
 from neurrator import config
 from neurrator.book import environment, plotting, repro
+from neurrator.layout import DataLayout
 
 plotting.set_theme()
-profile = config.check_profile(profile)
-data_path = config.resolve_data_dir(data_dir)
+layout = DataLayout.resolve(data_dir, profile)
 
 # %% [markdown]
 # ## 1. Software and machine
@@ -70,12 +71,21 @@ plt.show()
 # %% [markdown]
 # ## 2. Profile and data directory
 # The profile is a papermill parameter; the data directory holds every artifact the chain writes,
-# each with a JSON sidecar naming what made it.
+# each with a JSON sidecar naming what made it, in one folder per profile (profiles never share one).
+# One object, `neurrator.layout.DataLayout`, says where each artifact lives.
 
 # %% tags=["nbval-check-output"]
-print(f"profile: {profile}")
+print(f"profile: {layout.profile}")
 print(f"profiles available: {', '.join(config.PROFILES)}")
-print(f"data directory exists: {data_path.is_dir()}")
+print(f"data directory exists: {layout.data_dir.is_dir()}")
+session, stimulus, regime = 100000034, "natural_movie_one", "sparse_random"   # an example session
+pd.DataFrame({"artifact": ["Allen cache", "processed session", "binned counts", "target store", "reference captions",
+                           "split", "trained encoder", "held-out predictions", "narrations", "headline results"],
+              "path": [layout.show(p) for p in (
+                  layout.allen_cache, layout.recording(session), layout.binned(session, stimulus), layout.targets,
+                  layout.captions(stimulus), layout.split(session, stimulus, regime),
+                  layout.decoder(session, stimulus, regime), layout.predictions(session, stimulus, regime),
+                  layout.narrations(), layout.results("03_train"))]}).set_index("artifact")
 
 # %% [markdown]
 # **Takeaway:** later chapters find their inputs in the same data directory, set once here or
@@ -129,7 +139,8 @@ plt.show()
 # %% [markdown]
 # ## Summary
 # - The book records its software versions and compute device at every build.
-# - Artifacts live in one data directory resolved from a parameter or `NEURRATOR_DATA`.
+# - Artifacts live in one data directory resolved from a parameter or `NEURRATOR_DATA`, one folder
+#   per profile, at the paths `DataLayout` gives.
 # - Seeded computations repeat exactly on one machine. Across machines the simulated world is
 #   identical too, while trained models differ in their last bits: their headline numbers are
 #   compared within tolerances (`tests/test_headline_results.py`), the rest by nbval exactly.

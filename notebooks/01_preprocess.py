@@ -34,15 +34,14 @@
 profile = "demo"              # "demo" (simulated cache) or "paper" (a real Allen cache at cache_dir)
 data_dir = None               # None: $NEURRATOR_DATA, else ./data at the project root
 seed = 0                      # split seed
-cache_dir = None              # None: <data_dir>/allen_cache (the demo world is simulated there if missing)
+cache_dir = None              # None: <data_dir>/<profile>/allen_cache (demo: the world is simulated there if missing)
+sessions = None               # None: every session of the cache; [id, ...]: those; N: the N with the most units
 units_per_session = 240       # demo world size (only when simulating)
 stimuli = ["natural_movie_one", "natural_movie_three", "natural_scenes"]
 split_fractions = [0.7, 0.15, 0.15]   # train / validation / test repeats
 regimes = ["repeat", "sparse_random", "contiguous_middle", "front_only"]
 
 # %%
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -51,31 +50,31 @@ import seaborn as sns
 from neurrator import config
 from neurrator.book import plotting
 from neurrator.data import allen, optotagging, splits
-from neurrator.data.binning import bin_spikes, binned_path
+from neurrator.data.binning import bin_spikes
 from neurrator.data.pseudomice import build_pseudo_mouse
+from neurrator.layout import DataLayout
 
 plotting.set_theme()
-profile = config.check_profile(profile)
-data_path = config.resolve_data_dir(data_dir)
-cache_path = Path(cache_dir) if cache_dir else data_path / "allen_cache"
+layout = DataLayout.resolve(data_dir, profile, cache_dir)
 
 # %%
-if profile == "demo" and not (cache_path / "manifest.json").is_file():
+if layout.profile == "demo" and not layout.manifest.is_file():
     from neurrator.world.simulate import WorldConfig, simulate_world
 
-    simulate_world(cache_path, WorldConfig(units_per_session=units_per_session))
-cache = allen.open_cache(cache_path)
+    simulate_world(layout.allen_cache, WorldConfig(units_per_session=units_per_session))
+cache = allen.open_cache(layout.allen_cache)
 
 # %% [markdown]
 # ## 1. Sessions and units after quality control
 
 # %% tags=["nbval-check-output"]
-sessions = allen.list_sessions(cache)
-sessions[["session_id", "genotype", "unit_count"]]
+session_table = allen.select_sessions(allen.list_sessions(cache), sessions)
+session_table[["session_id", "genotype", "unit_count"]]
 
 # %%
-recordings = {sid: allen.ensure_recording(cache_path, sid, data_dir=data_path, stimuli=stimuli, progress=False)
-              for sid in sessions["session_id"]}
+recordings = {sid: allen.ensure_recording(layout, sid, stimuli=stimuli, progress=False)
+              for sid in session_table["session_id"]}
+session_id = int(session_table["session_id"].iloc[0])  # the session shown in the figures below
 units = pd.concat([r.units.assign(session_id=sid, genotype=allen.short_genotype(r.genotype))
                    for sid, r in recordings.items()])
 units["passes_qc"] = allen.passes_qc(units)
@@ -105,8 +104,7 @@ plt.show()
 if profile == "demo":
     from neurrator.world.simulate import load_ground_truth
 
-    truth = load_ground_truth(cache_path).set_index("id")
-    session_id = int(sessions["session_id"].iloc[0])
+    truth = load_ground_truth(layout.allen_cache).set_index("id")
     rec = recordings[session_id]
     movie = rec.stimulus("natural_movie_one")
     chosen = {}
@@ -151,9 +149,8 @@ binned = {}
 for sid, rec in recordings.items():
     keep = allen.select_units(rec.units, "all")
     for stimulus in stimuli:
-        path = binned_path(data_path, sid, stimulus)
         binned[sid, stimulus] = b = bin_spikes(rec, stimulus, keep)
-        b.save(path, params={"session_id": int(sid)}, inputs={"recording": allen.recording_path(sid, data_path)})
+        b.save(layout.binned(sid, stimulus), params={"session_id": int(sid)}, inputs={"recording": layout.recording(sid)})
 first = binned[session_id, "natural_movie_one"]
 
 # %% tags=["nbval-check-output"]
@@ -193,7 +190,7 @@ pd.DataFrame([{"regime": r, **{name: len(l.centres[k]) for name, k in [("train w
 # %%
 tags = pd.concat([optotagging.tag_units(rec, allen.select_units(rec.units, "visual cortex")).assign(
     session_id=sid, genotype=allen.short_genotype(rec.genotype)) for sid, rec in recordings.items()])
-tags.to_csv(data_path / "optotagging.csv")
+optotagging.save_tags(tags, layout.optotagging, sessions=sorted(map(int, recordings)))
 
 # %% tags=["nbval-check-output"]
 tag_counts = tags.groupby("genotype")["tagged"].agg(cortical_units="size", tagged="sum")
@@ -221,7 +218,7 @@ plt.show()
 
 # %%
 pseudo = {}
-for genotype, group in sessions.groupby("genotype"):
+for genotype, group in session_table.groupby("genotype"):
     if genotype == "wt":
         continue
     ids = list(group["session_id"])

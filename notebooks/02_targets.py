@@ -30,7 +30,7 @@
 profile = "demo"                 # "demo" (offline, CPU) or "paper" (LLaVA-1.5 + BLIP-2 on a GPU runner)
 data_dir = None                  # None: $NEURRATOR_DATA, else ./data at the project root
 seed = 0
-cache_dir = None                 # None: <data_dir>/allen_cache (made by chapter 01)
+cache_dir = None                 # None: <data_dir>/<profile>/allen_cache (made by chapter 01)
 stimulus_names = ["natural_movie_one", "natural_movie_three", "natural_scenes"]
 chunk_size = 32                  # frames per vision-tower pass when writing the store
 narration_batch_size = 32        # grids per narrator call
@@ -39,7 +39,6 @@ blip2_model_id = "Salesforce/blip2-opt-2.7b"  # paper profile: reference caption
 
 # %%
 import textwrap
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -49,23 +48,22 @@ from neurrator import config, vlm
 from neurrator.book import environment, plotting, repro
 from neurrator.data import allen
 from neurrator.evaluation import results
+from neurrator.layout import DataLayout
 from neurrator.vlm import captions
 from neurrator.vlm.targets import PatchTargetStore
 
 plotting.set_theme()
 environment.quiet_model_loading()
 repro.seed_everything(seed)
-profile = config.check_profile(profile)
-data_path = config.resolve_data_dir(data_dir)
-cache_path = Path(cache_dir) if cache_dir else data_path / "allen_cache"
-if not (cache_path / "manifest.json").is_file():
-    raise FileNotFoundError(f"no Allen cache at {cache_path}: run notebook 01_preprocess first")
+layout = DataLayout.resolve(data_dir, profile, cache_dir)
+if not layout.manifest.is_file():
+    raise FileNotFoundError(f"no Allen cache at {layout.allen_cache}: run notebook 01_preprocess first")
 
 # %% [markdown]
 # ## 1. The stimulus frames
 
 # %%
-cache = allen.open_cache(cache_path)
+cache = allen.open_cache(layout.allen_cache)
 frames = {name: allen.stimulus_frames(cache, name) for name in stimulus_names}
 pd.DataFrame([{"stimulus": n, "frames": f.shape[0], "height": f.shape[1], "width": f.shape[2]} for n, f in frames.items()])
 
@@ -90,8 +88,8 @@ plt.show()
 # preprocessing and a hash of the frames.
 
 # %%
-backend = vlm.load_backend(profile, **({"model_id": llava_model_id} if profile == "paper" else {}))
-store = PatchTargetStore(data_path / "targets" / profile)
+backend = vlm.load_backend(profile, **({"model_id": llava_model_id} if profile == "paper" else {"cache_dir": layout.models}))
+store = PatchTargetStore(layout.targets)
 targets = {}
 for name, stack in frames.items():
     store.write(name, stack, backend, chunk_size=chunk_size)
@@ -139,7 +137,7 @@ reference = {}
 for name, stack in frames.items():
     reference[name], caption_spec = captions.reference_captions(
         profile, stack, targets[name], backend, blip2_model_id=blip2_model_id, batch_size=narration_batch_size)
-    captions.write_captions(captions.caption_path(data_path / "captions" / profile, name), name, range(len(stack)),
+    captions.write_captions(layout.captions(name), name, range(len(stack)),
                             reference[name], caption_spec, inputs={"targets": store.path(name)})
 examples = np.linspace(0, len(frames["natural_scenes"]) - 1, 8).astype(int)
 table = pd.DataFrame({"scene": examples, "reference caption": [reference["natural_scenes"][i] for i in examples]})
@@ -150,7 +148,7 @@ table
 # %%
 caption_counts = pd.DataFrame([{"stimulus": n, "frames": len(c), "distinct captions": len(set(c))}
                                for n, c in reference.items()]).set_index("stimulus")
-results.record(data_path, profile, "02_targets", {"reference captions": results.table_record(
+results.record(layout, "02_targets", {"reference captions": results.table_record(
     caption_counts, {"frames": results.EXACT, "distinct captions": results.COUNT})})
 caption_counts
 

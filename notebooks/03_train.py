@@ -48,22 +48,20 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from neurrator import config
 from neurrator.book import plotting, repro
 from neurrator.data import allen, splits
 from neurrator.evaluation import metrics, results
 from neurrator.vlm import captions
-from neurrator.data.binning import BinnedStimulus, binned_path
+from neurrator.data.binning import BinnedStimulus
+from neurrator.layout import DataLayout
 from neurrator.vlm.targets import PatchTargetStore
 from neurrator.models.objectives import pooled_targets
-from neurrator.models.training import (SpikeDecoder, checkpoint_dir, decoder_path, predictions_path, preset,
-                                write_predictions)
+from neurrator.models.training import SpikeDecoder, preset, write_predictions
 from neurrator.data.windows import regime_windows
 
 plotting.set_theme()
 repro.seed_everything(seed)
-profile = config.check_profile(profile)
-data_path = config.resolve_data_dir(data_dir)
+layout = DataLayout.resolve(data_dir, profile)
 encoder_config, train_config = preset(profile, seed=seed, device=device, **train_options)
 
 # %% [markdown]
@@ -72,9 +70,9 @@ encoder_config, train_config = preset(profile, seed=seed, device=device, **train
 # The demo default is the session with the most visual units.
 
 # %%
-recording_files = sorted((data_path / "recordings").glob("session_*.npz"))
+recording_files = sorted(layout.recordings.glob("session_*.npz"))
 if not recording_files:
-    raise FileNotFoundError(f"no processed sessions in {data_path / 'recordings'}: run notebook 01_preprocess first")
+    raise FileNotFoundError(f"no processed sessions in {layout.recordings}: run notebook 01_preprocess first")
 pools = pd.DataFrame({int(p.stem.split("_")[1]): allen.units_per_pool(allen.read_recording(p).units)
                       for p in recording_files}).T.rename_axis("session")
 pools["visual units"] = pools["visual cortex"] + pools["LGd"]
@@ -87,16 +85,19 @@ pools[["VISp", "higher visual", "LGd", "hippocampus", "all", "visual units"]]
 
 # %%
 def load_binned(stimulus):
-    return BinnedStimulus.load(binned_path(data_path, session_id, stimulus))
+    return BinnedStimulus.load(layout.binned(session_id, stimulus))
 
 
-store = PatchTargetStore(data_path / "targets" / profile)
+store = PatchTargetStore(layout.targets)
 fractions = tuple(split_fractions)
 options = dict(seed=seed, fractions=fractions, jitter=train_config.jitter, neuron_dropout=train_config.neuron_dropout)
 binned = {name: load_binned(name) for name in (movie, second_movie, scenes)}
 runs = {regime: (movie, regime_windows(binned[movie], regime, **options)) for regime in regimes}
 runs["scene_identity"] = (scenes, regime_windows(binned[scenes], "scene_identity", **options))
 targets = {name: store.open(name) for name in binned}
+for regime, (stim, data) in runs.items():   # chapter 04 reads the split each model was trained on
+    splits.save_split(data.split, layout.split(session_id, stim, regime), params={"session_id": session_id},
+                      inputs={"binned": layout.binned(session_id, stim)})
 
 # %% tags=["nbval-check-output"]
 pd.DataFrame({regime: {"stimulus": stim, **data.counts()} for regime, (stim, data) in runs.items()}).T
@@ -119,14 +120,14 @@ pd.Series({**asdict(encoder_config), **asdict(train_config)}, name=profile).to_f
 
 # %%
 def train(stimulus, regime, data, objective="patches"):
-    folder = checkpoint_dir(data_path, profile, session_id, stimulus, regime, objective)
+    folder = layout.checkpoints(session_id, stimulus, regime, objective)
     if retrain and (folder / "last.pt").exists():
         (folder / "last.pt").unlink()
     decoder = SpikeDecoder(objective, encoder_config, train_config, checkpoint_dir=folder)
     decoder.fit(data.train, data.val, targets[stimulus], name=f"{regime} ({objective})")
-    decoder.save(decoder_path(data_path, profile, session_id, stimulus, regime, objective),
+    decoder.save(layout.decoder(session_id, stimulus, regime, objective),
                  params={"session_id": session_id, "stimulus": stimulus, "regime": regime},
-                 inputs={"binned": binned_path(data_path, session_id, stimulus),
+                 inputs={"binned": layout.binned(session_id, stimulus),
                          "targets": store.path(stimulus)})
     return decoder
 
@@ -172,9 +173,9 @@ trained_on["second_movie"] = (movie, splits.SECOND_MOVIE_MODEL)
 
 def predict_heldout(stimulus, regime, decoder, windows):
     frame_ids, grids = decoder.predict(windows, by_frame=True)
-    write_predictions(predictions_path(data_path, profile, session_id, stimulus, regime), frame_ids, grids,
+    write_predictions(layout.predictions(session_id, stimulus, regime), frame_ids, grids,
                       params={"session_id": session_id, "stimulus": stimulus, "regime": regime},
-                      inputs={"decoder": decoder_path(data_path, profile, session_id, *trained_on[regime])})
+                      inputs={"decoder": layout.decoder(session_id, *trained_on[regime])})
     return frame_ids, grids
 
 
@@ -185,7 +186,7 @@ heldout["second_movie"] = (second_movie, *predict_heldout(second_movie, "second_
 
 # %%
 rng = np.random.default_rng(seed)
-references = {name: captions.read_captions(captions.caption_path(data_path / "captions" / profile, name)) for name in binned}
+references = {name: captions.read_captions(layout.captions(name)) for name in binned}
 pooled_all = {name: pooled_targets(targets[name], np.arange(targets[name].shape[0])) for name in binned}
 rows, ranks = [], {}
 for regime, (stim, frame_ids, grids) in heldout.items():
@@ -253,15 +254,15 @@ variant_ranks = {"Neurrator (patch grid, averaged)": ranks["sparse_random"],
                  "retrieval variant (InfoNCE)": metrics.ranks_among(embeddings, pooled_all[stim], frame_ids)}
 # the image classifier's logits for the held-out scenes, narrated (as best it can) in chapter 04
 scene_frames, logits = retrieval["classifier"].predict(runs["scene_identity"][1].test, by_frame=True)
-write_predictions(predictions_path(data_path, profile, session_id, scenes, "scene_identity", "classifier"),
-                  scene_frames, logits, classes=retrieval["classifier"].classes_,
-                  params={"session_id": session_id, "stimulus": scenes, "regime": "scene_identity"},
-                  inputs={"decoder": decoder_path(data_path, profile, session_id, scenes, "scene_identity", "classifier")})
+classifier_file = write_predictions(layout.predictions(session_id, scenes, "scene_identity", "classifier"),
+                                    scene_frames, logits, classes=retrieval["classifier"].classes_,
+                                    params={"session_id": session_id, "stimulus": scenes, "regime": "scene_identity"},
+                                    inputs={"decoder": layout.decoder(session_id, scenes, "scene_identity", "classifier")})
 
 # %%
 retrieval_table = pd.DataFrame({name: metrics.summarise_ranks(r, len(pooled_all[stim]))
                                 for name, r in variant_ranks.items()}).T.round(2)
-results.record(data_path, profile, "03_train", {
+results.record(layout, "03_train", {
     "embedding metrics": results.table_record(embedding_table.round(2), {
         "stimulus": results.EXACT, "held-out frames": results.EXACT,
         **dict.fromkeys(["patch cosine", "patch cosine (shuffled)", "CKA", "CKA (shuffled)"], results.COSINE),

@@ -36,12 +36,10 @@ scenes = "natural_scenes"
 regimes = ["sparse_random", "contiguous_middle", "front_only", "second_movie", "scene_identity"]
 narration_batch_size = 32
 llava_model_id = "llava-hf/llava-1.5-7b-hf"   # paper profile: hub id or local path
-cache_dir = None                  # None: <data_dir>/allen_cache (for the thumbnails)
-split_fractions = [0.7, 0.15, 0.15]    # as in chapter 03 (section 5 recomputes its training frames)
+cache_dir = None                  # None: <data_dir>/<profile>/allen_cache (for the thumbnails)
 
 # %%
 import textwrap
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -51,28 +49,28 @@ from sklearn.linear_model import RidgeCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from neurrator import config, vlm
+from neurrator import vlm
 from neurrator.book import environment, plotting, repro
 from neurrator.data import allen, splits
 from neurrator.evaluation import metrics, results, sbert, scoring
 from neurrator.vlm import captions
-from neurrator.data.binning import BinnedStimulus, binned_path, frame_rates
-from neurrator.evaluation.narration import narrate_batch, narrations_path, write_narrations
+from neurrator.data.binning import BinnedStimulus, frame_rates
+from neurrator.evaluation.narration import narrate_batch, write_narrations
+from neurrator.layout import DataLayout
 from neurrator.vlm.targets import PatchTargetStore
 from neurrator.models.objectives import pooled_targets
-from neurrator.models.training import predictions_path, read_predictions
+from neurrator.models.training import read_predictions
 
 plotting.set_theme()
 environment.quiet_model_loading()
 repro.seed_everything(seed)
-profile = config.check_profile(profile)
-data_path = config.resolve_data_dir(data_dir)
+layout = DataLayout.resolve(data_dir, profile, cache_dir)
 if session_id is None:
-    trained = sorted((data_path / "predictions" / profile).glob("session_*"))
+    trained = layout.trained_sessions()
     if len(trained) != 1:
-        raise FileNotFoundError(f"expected predictions of one session in {data_path / 'predictions' / profile}, found "
-                                f"{len(trained)}: run notebook 03_train first, or set session_id")
-    session_id = int(trained[0].name.split("_")[1])
+        raise FileNotFoundError(f"expected held-out predictions of one session in {layout.show(layout.root / 'predictions')}, "
+                                f"found {len(trained)}: run notebook 03_train first, or set session_id")
+    session_id = trained[0]
 stimulus_of = {"sparse_random": movie, "contiguous_middle": movie, "front_only": movie,
                "second_movie": second_movie, "scene_identity": scenes}
 
@@ -83,13 +81,13 @@ stimulus_of = {"sparse_random": movie, "contiguous_middle": movie, "front_only":
 # grid injected in place of its vision tower. The language side never sees neural data.
 
 # %%
-backend = vlm.load_backend(profile, **({"model_id": llava_model_id} if profile == "paper" else {}))
-references = {name: captions.read_captions(captions.caption_path(data_path / "captions" / profile, name))
+backend = vlm.load_backend(profile, **({"model_id": llava_model_id} if profile == "paper" else {"cache_dir": layout.models}))
+references = {name: captions.read_captions(layout.captions(name))
               for name in set(stimulus_of.values())}
 tables = []
 for regime in regimes:
     stimulus = stimulus_of[regime]
-    predicted = read_predictions(predictions_path(data_path, profile, session_id, stimulus, regime))
+    predicted = read_predictions(layout.predictions(session_id, stimulus, regime))
     tables.append(narrate_batch(backend, predicted["frame_ids"], predicted["outputs"], references=references[stimulus],
                                 stimulus=stimulus, regime=regime, session_id=session_id, population="all units",
                                 batch_size=narration_batch_size, progress=True))
@@ -101,7 +99,7 @@ narrations = pd.concat(tables, ignore_index=True)
 # image's reference caption — the best a retrieval decoder can say.
 
 # %%
-classifier = read_predictions(predictions_path(data_path, profile, session_id, scenes, "scene_identity", "classifier"))
+classifier = read_predictions(layout.predictions(session_id, scenes, "scene_identity", "classifier"))
 guessed = classifier["classes"][classifier["outputs"].argmax(1)]
 classifier_table = pd.DataFrame({"session_id": session_id, "population": "all units", "stimulus": scenes,
                                  "regime": "scene_identity", "frame": classifier["frame_ids"],
@@ -110,8 +108,8 @@ classifier_table = pd.DataFrame({"session_id": session_id, "population": "all un
 narrations["decoder"] = "Neurrator"
 classifier_table["decoder"] = "image classifier"
 narrations = pd.concat([narrations, classifier_table], ignore_index=True)
-write_narrations(narrations_path(data_path, profile), narrations, params={"profile": profile, "session_id": session_id},
-                 inputs={f"{r}": predictions_path(data_path, profile, session_id, stimulus_of[r], r) for r in regimes})
+write_narrations(layout.narrations(), narrations, params={"profile": profile, "session_id": session_id},
+                 inputs={f"{r}": layout.predictions(session_id, stimulus_of[r], r) for r in regimes})
 narrations.groupby(["regime", "decoder"], sort=False).head(2)[["regime", "decoder", "frame", "narration", "reference"]]
 
 # %% tags=["nbval-check-output"]
@@ -204,7 +202,7 @@ front_bands
 # ## 4. Held-out frames, their references and the decoded narrations
 
 # %%
-cache = allen.open_cache(Path(cache_dir) if cache_dir else data_path / "allen_cache")
+cache = allen.open_cache(layout.allen_cache)
 picks = scored[scored["decoder"] == "Neurrator"].groupby("regime", sort=False).apply(
     lambda g: g.sample(2, random_state=seed) if len(g) >= 2 else g).reset_index(drop=True)
 images = {name: allen.stimulus_frames(cache, name) for name in picks["stimulus"].unique()}
@@ -241,19 +239,17 @@ plt.show()
 # %%
 def training_frames_and_repeats(regime):
     trained_regime, trained_stimulus = (splits.SECOND_MOVIE_MODEL, movie) if regime == "second_movie" else (regime, stimulus_of[regime])
-    split = splits.split_bins(binned[trained_stimulus].frame, binned[trained_stimulus].repeat,
-                              binned[trained_stimulus].bin_start, regime=trained_regime, seed=seed,
-                              fractions=tuple(split_fractions))
+    split = splits.read_split(layout.split(session_id, trained_stimulus, trained_regime))
     return trained_stimulus, np.flatnonzero(~split.held_out), np.unique(binned[trained_stimulus].repeat[split.labels == splits.TRAIN])
 
 
-binned = {name: BinnedStimulus.load(binned_path(data_path, session_id, name)) for name in set(stimulus_of.values())}
-store = PatchTargetStore(data_path / "targets" / profile)
+binned = {name: BinnedStimulus.load(layout.binned(session_id, name)) for name in set(stimulus_of.values())}
+store = PatchTargetStore(layout.targets)
 diagnostics = []
 for regime in regimes:
     stimulus = stimulus_of[regime]
     trained_stimulus, train_frames, train_repeats = training_frames_and_repeats(regime)
-    predicted = read_predictions(predictions_path(data_path, profile, session_id, stimulus, regime))
+    predicted = read_predictions(layout.predictions(session_id, stimulus, regime))
     frame_ids, pooled_pred = predicted["frame_ids"], predicted["outputs"].mean(1)
     pooled_true = pooled_targets(store.open(stimulus), frame_ids)
     pooled_train = pooled_targets(store.open(trained_stimulus), train_frames)
@@ -276,7 +272,7 @@ diagnostics = pd.DataFrame(diagnostics).set_index("regime")
 
 # %%
 table_a1 = table.set_index(["regime", "decoder"]).assign(**{"Wilcoxon p": table["Wilcoxon p"].map(scoring.parse_p).to_numpy()})
-results.record(data_path, profile, "04_narrate_heldout", {
+results.record(layout, "04_narrate_heldout", {
     "Table A1": results.table_record(table_a1, {
         "n": results.EXACT, "Wilcoxon p": results.P_VALUE, "distinct": results.FRACTION,
         **dict.fromkeys(["matched", "matched CI low", "matched CI high", "shuffled", "random caption", "word salad",

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from neurrator.data import allen
+from neurrator.layout import DataLayout
 from neurrator.artifacts import ArtifactError, check_artifact, sidecar_path
 from neurrator.data.recording import Recording
 from neurrator.world.simulate import WorldConfig, load_ground_truth, simulate_world
@@ -318,8 +319,8 @@ def test_select_units_empty_pool_lists_regions():
 
 # ---------------------------------------------------------------------------- processed copy --
 def test_save_read_roundtrip(recording, data_dir):
-    path = allen.recording_path(recording.session_id)
-    assert path == data_dir / "recordings" / f"session_{recording.session_id}.npz"
+    path = DataLayout.resolve(profile="demo").recording(recording.session_id)
+    assert path == data_dir / "demo" / "recordings" / f"session_{recording.session_id}.npz"
     allen.save_recording(recording, path)
     meta = check_artifact(path, made_by="01_preprocess")
     assert meta["params"]["stimuli"] == list(recording.extra["stimuli"])
@@ -372,9 +373,10 @@ def test_ensure_recording_reads_the_copy_or_loads_once(recording, cache_dir, dat
         return recording
 
     monkeypatch.setattr(allen, "load_recording", fake_load)
-    first = allen.ensure_recording(cache_dir, recording.session_id, progress=False)
+    layout = DataLayout.resolve(profile="demo", cache_dir=cache_dir)
+    first = allen.ensure_recording(layout, recording.session_id, progress=False)
     assert first is recording and len(calls) == 1
-    assert allen.recording_path(recording.session_id).is_file()
-    again = allen.ensure_recording(cache_dir, recording.session_id, progress=False)
+    assert layout.recording(recording.session_id).is_file()
+    again = allen.ensure_recording(layout, recording.session_id, progress=False)
     assert len(calls) == 1  # read from the processed copy
     pd.testing.assert_frame_equal(again.units, recording.units)

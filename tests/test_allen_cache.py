@@ -12,9 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neurrator.world.allen_cache import (
-    AllenCacheError, open_cache, session_nwb_path, write_cache, write_session_nwb, write_tables,
-)
+from neurrator.data.allen import open_cache
+from neurrator.world.allen_cache import AllenCacheError, session_nwb_path, write_cache, write_session_nwb, write_tables
 from neurrator.world.session import GENOTYPES, SESSION_TYPE, STIMULUS_INDEX, STRUCTURE_IDS, SimulatedSession
 
 MOVIE_ONE_FRAMES, MOVIE_THREE_FRAMES, N_SCENES = 30, 20, 10
@@ -135,7 +134,7 @@ def make_templates(seed: int = 0) -> dict[str, np.ndarray]:
 # ------------------------------------------------------------------------------ fixtures --
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
-    sessions = [make_session(715093703, GENOTYPES["wt"], n_probes=3, seed=1),
+    sessions = [make_session(100_000_000, GENOTYPES["wt"], n_probes=3, seed=1),
                 make_session(732592105, GENOTYPES["Sst"], n_probes=2, seed=2)]
     templates = make_templates()
     cache_dir = tmp_path_factory.mktemp("allen_cache")

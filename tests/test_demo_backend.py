@@ -74,6 +74,18 @@ def test_a_second_backend_reuses_the_converted_model_and_cache(demo_backend, pho
     assert again.narrate(grids) == first and again.writer.decoded == 0
 
 
+def test_sentence_cache_is_keyed_by_generation_settings_and_has_a_sidecar(demo_backend, photos):
+    from neurrator.artifacts import read_sidecar
+
+    demo_backend.narrate(demo_backend.compute_targets(photos[:1]))
+    writer = demo_backend.writer
+    assert read_sidecar(writer.cache_file)["params"] == json.loads(json.dumps(writer.settings))
+    shorter = LabelSentenceWriter(demo_backend.cache_dir, max_new_tokens=writer.max_new_tokens - 8)
+    assert shorter.cache_file != writer.cache_file and shorter.cache == {}   # other settings: no shared sentences
+    writer.cache_file.write_text("{}")                                       # edited behind the sidecar's back
+    assert LabelSentenceWriter(demo_backend.cache_dir, max_new_tokens=writer.max_new_tokens).cache == {}
+
+
 def test_wrong_grid_shape_is_refused(demo_backend):
     with pytest.raises(ValueError, match=r"\(N, 49, 1280\)"):
         demo_backend.narrate(np.zeros((2, 576, 1024), np.float32))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from neurrator import config
+from neurrator.layout import DataLayout
 from neurrator.evaluation import results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,14 +30,14 @@ def _notebook_ran_in_this_session(session, chapter: str) -> bool:
 def test_headline_numbers_match_the_published_book(published, request):
     expected = results.load(published)
     chapter, profile = expected["chapter"], expected["profile"]
-    data_dir = config.resolve_data_dir(None, create=False)
-    path = results.results_path(data_dir, profile, chapter)
+    layout = DataLayout.resolve(None, profile, create=False)
+    path = layout.results(chapter)
     if _notebook_ran_in_this_session(request.session, chapter):
         assert path.is_file() and path.stat().st_mtime >= SESSION_START, (
             f"nbval executed book/{chapter}.ipynb but it wrote no fresh {path}")
     elif not path.is_file():
-        pytest.skip(f"no run of {chapter} in {data_dir}: `make test` runs it, or `.venv/bin/neurrator run {chapter}`")
-    problems = results.compare(expected, results.load_recorded(data_dir, profile, chapter))
+        pytest.skip(f"no run of {chapter} in {layout.root}: `make test` runs it, or `.venv/bin/neurrator run {chapter}`")
+    problems = results.compare(expected, results.load_recorded(layout, chapter))
     assert not problems, f"{chapter}: headline numbers moved beyond their tolerance:\n  " + "\n  ".join(problems)
 
 

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from neurrator.artifacts import ArtifactError
-from neurrator.evaluation.narration import COLUMNS, narrate_batch, narrations_path, read_narrations, write_narrations
+from neurrator.evaluation.narration import COLUMNS, narrate_batch, read_narrations, write_narrations
+from neurrator.layout import DataLayout
 
 
 class FakeBackend:
@@ -26,8 +27,8 @@ def test_narrate_batch_pairs_frames_with_references_and_round_trips(tmp_path):
     assert table["narration"].tolist() == ["A bright scene.", "A dark scene.", "A bright scene."]
     assert table["reference"].tolist() == ["A bright room.", "A dark night.", "Sunlight."]
     assert backend.calls == [(3, 2)]                            # one call: the backend batches
-    path = write_narrations(narrations_path(tmp_path, "demo"), table, params={"profile": "demo"})
-    assert path == tmp_path / "narrations" / "demo" / "heldout.csv"
+    path = write_narrations(DataLayout(tmp_path, "demo").narrations(), table, params={"profile": "demo"})
+    assert path == tmp_path / "demo" / "narrations" / "heldout.csv"
     assert read_narrations(path).equals(table)
 
 

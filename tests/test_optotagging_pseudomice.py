@@ -75,3 +75,36 @@ def test_misalignment_is_measured():
     a, b = make_recording(1), make_recording(2, frame_s=1 / 30 + 0.0005)   # session 2's frames last 0.5 ms longer
     mouse = build_pseudo_mouse([bin_spikes(a, "natural_movie_one"), bin_spikes(b, "natural_movie_one")], [[10], [10]], [1, 2])
     assert 2.0 < mouse.misalignment_ms < 3.0                 # 5 frames x 0.5 ms by the last frame of a repeat
+
+
+def make_scene_recording(session_id, order_seed, scene_s=0.25, t0=1.0, n_images=4, repeats=3):
+    """Natural scenes in a random order (a blank first); repeat k is an image's k-th showing."""
+    rng = np.random.default_rng(order_seed)
+    frames = np.r_[-1, np.concatenate([rng.permutation(n_images) for _ in range(repeats)])]
+    start = t0 + np.arange(len(frames)) * scene_s
+    repeat = pd.Series(frames).groupby(frames).cumcount().to_numpy()
+    presentations = pd.DataFrame({"stimulus_name": "natural_scenes", "start_time": start, "stop_time": start + scene_s,
+                                  "frame": frames, "stimulus_block": 0, "repeat": repeat})
+    units = pd.DataFrame({"region": ["VISp"], "quality": "good"}, index=pd.Index([10], name="unit_id"))
+    spikes = {10: np.sort(rng.uniform(0, start[-1] + 1, 200))}
+    return Recording(session_id, "Sst", units, spikes, presentations, pd.DataFrame())
+
+
+def test_scene_misalignment_is_the_timing_difference_within_presentations():
+    """Natural scenes: an aligned bin's start since its presentation's onset, compared between sessions."""
+    a = bin_spikes(make_scene_recording(1, order_seed=1), "natural_scenes")
+    same = bin_spikes(make_scene_recording(2, order_seed=2, t0=7.3), "natural_scenes")  # other order and clock
+    mouse = build_pseudo_mouse([a, same], [[10], [10]], [1, 2])
+    assert mouse.counts.shape == (4 * 3 * 30, 2) and mouse.misalignment_ms < 1e-6
+
+    longer_s = 0.0006                                         # session 3's scenes last 0.6 ms longer
+    b = bin_spikes(make_scene_recording(3, order_seed=3, scene_s=0.25 + longer_s), "natural_scenes")
+    n_bins = 30                                               # both at 120 Hz: bin k starts k * 0.6 / 30 ms later
+    assert (np.bincount(b.presentation) == n_bins).all()
+    mouse = build_pseudo_mouse([a, b], [[10], [10]], [1, 2])
+    assert mouse.misalignment_ms == pytest.approx((n_bins - 1) / n_bins * longer_s * 1000, abs=1e-6)
+    # the bins' own width counts, not a nominal 120 Hz: at 60 Hz the last of 15 bins starts 14/15 x 0.6 ms late
+    a60, b60 = (bin_spikes(make_scene_recording(i, order_seed=i, scene_s=s), "natural_scenes", bin_hz=60)
+                for i, s in [(1, 0.25), (3, 0.25 + longer_s)])
+    mouse = build_pseudo_mouse([a60, b60], [[10], [10]], [1, 2])
+    assert mouse.misalignment_ms == pytest.approx(14 / 15 * longer_s * 1000, abs=1e-6)

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from neurrator.evaluation import results
+from neurrator.layout import DataLayout
 from neurrator.artifacts import ArtifactError
 from neurrator.evaluation.results import Tolerance
 
@@ -74,13 +75,14 @@ def test_record_and_load_round_trip(tmp_path):
     table.index = pd.MultiIndex.from_tuples([("sparse_random", "Neurrator"), ("front_only", "Neurrator")])
     record = results.table_record(table, {"matched": results.SBERT_MEAN})
     assert list(record["rows"]) == ["sparse_random / Neurrator", "front_only / Neurrator"]
-    path = results.record(tmp_path, "demo", "04_x", {"A1": record})
-    assert path == tmp_path / "results" / "demo" / "04_x.json"
-    loaded = results.load_recorded(tmp_path, "demo", "04_x")
+    layout = DataLayout(tmp_path, "demo")
+    path = results.record(layout, "04_x", {"A1": record})
+    assert path == tmp_path / "demo" / "results" / "04_x.json"
+    loaded = results.load_recorded(layout, "04_x")
     assert loaded["tables"]["A1"]["rows"]["front_only / Neurrator"]["matched"] == 0.32
     assert isinstance(loaded["tables"]["A1"]["rows"]["front_only / Neurrator"]["matched"], float)
     with pytest.raises(ArtifactError, match="run notebook 03_y"):
-        results.load_recorded(tmp_path, "demo", "03_y")
+        results.load_recorded(layout, "03_y")
     with pytest.raises(ArtifactError, match="neurrator run 03_y --publish"):
         results.load(tmp_path / "03_y.json")
 

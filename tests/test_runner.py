@@ -142,13 +142,14 @@ def test_publishing_keeps_only_the_last_state_of_progress_bars():
 def test_publish_copies_the_results_a_notebook_wrote_in_this_run(project, tmp_path):
     """Headline results written during the run are published beside the notebook; stale ones are not."""
     data = tmp_path / "data"
-    stale = data / "results" / "demo" / "03_after.json"
+    stale = data / "demo" / "results" / "03_after.json"
     stale.parent.mkdir(parents=True)
     stale.write_text("{}")
     _notebook(project / "notebooks" / "01_first.py", "profile = 'demo'\ndata_dir = None\n",
-              "import pandas as pd\nfrom neurrator import results\n"
+              "import pandas as pd\nfrom neurrator.evaluation import results\nfrom neurrator.layout import DataLayout\n"
               "table = pd.DataFrame({'x': [0.5]}, index=['r'])\n"
-              "results.record(data_dir, profile, '01_first', {'t': results.table_record(table, {'x': results.COSINE})})\n")
+              "results.record(DataLayout.resolve(data_dir, profile), '01_first', "
+              "{'t': results.table_record(table, {'x': results.COSINE})})\n")
     _notebook(project / "notebooks" / "03_after.py", "data_dir = None\n", "print('no results recorded')\n")
     (project / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n- file: book/01_first\n"
                                       "- file: book/03_after\n")

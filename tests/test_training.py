@@ -118,6 +118,10 @@ def test_interrupted_run_resumes_to_the_same_weights(movie, fitted, tmp_path):
     with pytest.raises(ArtifactError, match="other data or settings"):
         SpikeDecoder("patches", TINY, replace(FAST, lr=1e-3), checkpoint_dir=tmp_path, progress=False).fit(
             data.train, data.val, targets)
+    # same shape, other content: the checkpoint is keyed by the targets' content, not their shape
+    with pytest.raises(ArtifactError, match="other data or settings"):
+        SpikeDecoder("patches", TINY, FAST, checkpoint_dir=tmp_path, progress=False).fit(
+            data.train, data.val, ArrayTargets(targets.array[::-1]))
 
 
 def test_early_stopping_on_a_flat_validation_score(movie):

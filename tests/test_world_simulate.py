@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neurrator.world.allen_cache import open_cache
+from neurrator.data.allen import open_cache
 from neurrator.world.simulate import WorldConfig, layout_session, load_ground_truth, simulate_session, simulate_world
 from neurrator.world.stimuli import load_stimuli
 
@@ -130,3 +130,14 @@ def test_session_simulation_is_deterministic():
 def test_bad_genotype(tmp_path):
     with pytest.raises(ValueError, match="unknown genotype"):
         simulate_world(tmp_path, WorldConfig(genotypes=("Gad2",)), progress=False)
+
+
+def test_simulated_session_ids_stay_out_of_the_allen_range():
+    from neurrator.world.simulate import SIMULATED_SESSION_IDS, WorldConfig
+
+    config = WorldConfig()
+    ids = [config.first_session_id + 17 * k for k in range(len(config.genotypes))]
+    assert all(SIMULATED_SESSION_IDS[0] <= i <= SIMULATED_SESSION_IDS[1] for i in ids)
+    assert 715093703 not in ids                                   # a real Brain Observatory 1.1 session
+    with pytest.raises(ValueError, match="no Allen session uses"):
+        WorldConfig(first_session_id=715093703)

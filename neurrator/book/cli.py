@@ -48,7 +48,7 @@ def _env(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     import time
 
-    from neurrator.config import resolve_data_dir
+    from neurrator.layout import DataLayout
     from neurrator.world.simulate import WorldConfig, simulate_world
 
     sizes = {k: v for k, v in dict(
@@ -57,7 +57,7 @@ def _simulate(args: argparse.Namespace) -> int:
         movie_three_frames=args.movie_three_frames, scene_repeats=args.scene_repeats, seed=args.seed).items()
         if v is not None}
     config = WorldConfig.paper_scale(**sizes) if args.paper_scale else WorldConfig(**sizes)
-    cache_dir = args.cache_dir or resolve_data_dir() / "allen_cache"
+    cache_dir = args.cache_dir or DataLayout.resolve(profile="demo").allen_cache
     start = time.perf_counter()
     try:
         manifest = simulate_world(cache_dir, config, progress=not args.quiet)
@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_run)
 
     sim = sub.add_parser("simulate", help="simulate the demo world and write it as an Allen cache")
-    sim.add_argument("--cache-dir", help="where to write the cache (default: <data dir>/allen_cache)")
+    sim.add_argument("--cache-dir", help="where to write the cache (default: <data dir>/demo/allen_cache)")
     sim.add_argument("--genotypes", nargs="+", metavar="G", help="one session per entry: wt, Pvalb, Sst, Vip (default: 2 of each)")
     sim.add_argument("--units", type=int, help="units per session")
     sim.add_argument("--movie-one-repeats", type=int)

@@ -183,9 +183,10 @@ def publish_results(stem: str, params: Mapping[str, Any], publish_dir: Path, sin
     ``publish_dir/results/<stem>.json``, the reference that ``tests/test_headline_results.py`` compares with."""
     from neurrator import config
     from neurrator.evaluation import results
+    from neurrator.layout import DataLayout
 
-    data_dir = config.resolve_data_dir(params.get("data_dir"), create=False)
-    source = results.results_path(data_dir, params.get("profile", config.DEFAULT_PROFILE), stem)
+    layout = DataLayout.resolve(params.get("data_dir"), params.get("profile", config.DEFAULT_PROFILE), create=False)
+    source = layout.results(stem)
     if not source.is_file() or source.stat().st_mtime < since:
         return None
     return write_text_atomic(publish_dir / results.RESULTS_DIR / f"{stem}.json", source.read_text())

@@ -123,6 +123,24 @@ def list_sessions(cache) -> pd.DataFrame:
     return out.sort_values("session_id", ignore_index=True)
 
 
+def select_sessions(table: pd.DataFrame, sessions: Sequence[int] | int | None = None) -> pd.DataFrame:
+    """The rows of :func:`list_sessions` to process: every session (``None``), the ``N`` sessions with the
+    most units (an int), or the listed session ids (in the given order; an unknown id is an error)."""
+    if sessions is None:
+        return table
+    if isinstance(sessions, (int, np.integer)) and not isinstance(sessions, bool):
+        if sessions < 1:
+            raise ValueError(f"sessions={sessions}: ask for at least one session")
+        return table.sort_values(["unit_count", "session_id"], ascending=[False, True]).head(int(sessions)) \
+                    .sort_values("session_id", ignore_index=True)
+    ids = [int(s) for s in sessions]
+    unknown = sorted(set(ids) - set(table["session_id"]))
+    if unknown:
+        raise ValueError(f"session(s) {unknown} are not Brain Observatory 1.1 sessions of this cache; "
+                         f"it lists {len(table)}, e.g. {table['session_id'].head(3).tolist()}")
+    return table.set_index("session_id").loc[ids].reset_index()
+
+
 def session_nwb_path(cache, session_id: int) -> Path:
     """Where ``cache`` keeps (or would download) one session's NWB."""
     return Path(cache.get_cache_path(None, cache.SESSION_NWB_KEY, int(session_id), int(session_id)))
@@ -135,8 +153,10 @@ def check_session_file(path: str | os.PathLike, session_id: int) -> None:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"session {session_id}: {path} is not in the cache, and allensdk would try to download it. "
-            f"Run `neurrator simulate` for the demo cache, or download the session with allensdk first")
+            f"session {session_id}: {path} is not in the cache, and allensdk would try to download it here. "
+            f"Download it first with allensdk (EcephysProjectCache.from_warehouse(manifest=...)"
+            f".get_session_data({session_id}), about 2 GB), leave it out with the `sessions` parameter, "
+            f"or run `neurrator simulate` for the demo cache")
     try:
         with h5py.File(path, "r") as handle:
             identifier = handle["identifier"][()] if "identifier" in handle else None
@@ -395,13 +415,6 @@ def units_per_pool(units: pd.DataFrame, pools: Iterable[str] | None = None, qc: 
 
 
 # ------------------------------------------------------------------------- processed copy --
-def recording_path(session_id: int, data_dir: str | os.PathLike | None = None) -> Path:
-    """``<data>/recordings/session_<id>.npz``: the processed copy of one session."""
-    from neurrator.config import resolve_data_dir
-
-    return resolve_data_dir(data_dir) / "recordings" / f"session_{int(session_id)}.npz"
-
-
 def recording_params(recording: Recording) -> dict:
     """The sidecar parameters of a recording's processed copy."""
     return dict(format=RECORDING_FORMAT, session_id=int(recording.session_id),
@@ -434,8 +447,11 @@ def _unpack_table(schema: dict, arrays) -> pd.DataFrame:
             if entry["dtype"] != "object":
                 try:
                     values = values.astype(entry["dtype"])
-                except (TypeError, ValueError):
-                    pass
+                except (TypeError, ValueError) as err:
+                    raise ArtifactError(
+                        f"column {entry['name']!r} of a processed recording cannot be restored as {entry['dtype']} "
+                        f"({err}): the copy is damaged or from another version; rerun notebook "
+                        f"{PREPROCESS_NOTEBOOK} to remake it") from None
         columns[entry["name"]] = values
     index = pd.Index(columns.pop("__index__"), name=schema["index"])
     table = pd.DataFrame({name: values.to_numpy() for name, values in columns.items()}, index=index)
@@ -484,11 +500,12 @@ def read_recording(path: str | os.PathLike, params: Mapping | None = None) -> Re
                      optogenetic_epochs=tables["optogenetic_epochs"], extra=meta["extra"])
 
 
-def ensure_recording(cache_dir: str | os.PathLike, session_id: int, data_dir: str | os.PathLike | None = None,
-                     stimuli: Sequence[str] = NATURAL_STIMULI, progress: bool = True) -> Recording:
-    """The processed copy of a session when it is valid for these parameters; else load it once and save it."""
-    path = recording_path(session_id, data_dir)
-    cache = open_cache(cache_dir)
+def ensure_recording(layout, session_id: int, stimuli: Sequence[str] = NATURAL_STIMULI,
+                     progress: bool = True) -> Recording:
+    """The processed copy of a session (``layout.recording``) when it is valid for these parameters;
+    else load it once from ``layout.allen_cache`` and save it."""
+    path = layout.recording(session_id)
+    cache = open_cache(layout.allen_cache)
     params = dict(format=RECORDING_FORMAT, session_id=int(session_id),
                   cache_dir=str(Path(cache.manifest_path).parent.resolve()), stimuli=list(stimuli))
     try:

@@ -75,11 +75,6 @@ class BinnedStimulus:
                        **{name: data[name] for name in _ARRAYS})
 
 
-def binned_path(data_dir: str | os.PathLike, session_id: int, stimulus: str) -> Path:
-    """``<data>/binned/session_<id>_<stimulus>.npz``: where notebook 01_preprocess saves a binning."""
-    return Path(data_dir) / "binned" / f"session_{int(session_id)}_{stimulus}.npz"
-
-
 def binning_params(stimulus: str, bin_hz: float = BIN_HZ, **extra: Any) -> dict:
     """The parameters a saved binning records in its sidecar (``extra``: e.g. the session id)."""
     return {"stimulus": stimulus, "bin_hz": float(bin_hz), **extra}

@@ -8,10 +8,16 @@ offset, recording artifacts, fall outside both); a unit is tagged when
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
+from neurrator.artifacts import check_artifact, write_artifact
 from neurrator.data.recording import Recording
+
+MADE_BY = "01_preprocess"
 
 PULSE_DURATION = (0.009, 0.02)
 BASELINE_S = (-0.010, -0.002)
@@ -69,3 +75,14 @@ def light_raster(recording: Recording, unit_id: int, window: tuple[float, float]
         trials.append(np.full(hi - lo, k))
         times.append(spikes[lo:hi] - onset)
     return (np.concatenate(trials), np.concatenate(times)) if trials else (np.zeros(0, int), np.zeros(0))
+
+
+def save_tags(tags: pd.DataFrame, path: str | os.PathLike, **params) -> Path:
+    """The optotagging table (one row per cortical unit) as CSV, atomically with its sidecar."""
+    return write_artifact(path, lambda tmp: tags.to_csv(tmp), made_by=MADE_BY, params=params)
+
+
+def read_tags(path: str | os.PathLike, **params) -> pd.DataFrame:
+    """The table :func:`save_tags` wrote (a missing or stale file names notebook 01_preprocess)."""
+    check_artifact(path, made_by=MADE_BY, params=params or None)
+    return pd.read_csv(path, index_col=0)

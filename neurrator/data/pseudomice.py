@@ -3,7 +3,8 @@
 Bins are matched by ``(repeat, frame, bin_in_presentation)``: the same bin of the same frame in the
 same repeat (for natural scenes, the k-th showing of an image). Sessions must show the same frame
 sequence in every repeat (movies) or the same image set (scenes); otherwise it is an error. The
-residual timing misalignment between sessions is measured and reported.
+residual timing misalignment between sessions is measured from the bins' start times and reported:
+since the onset of the repeat (movies) or of the presentation (scenes).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class PseudoMouse:
     bin_in_presentation: np.ndarray
     bin_start: np.ndarray        # of the first session
     units: pd.DataFrame          # session_id, unit_id, column
-    misalignment_ms: float       # max timing difference of aligned bins (relative to their repeat's onset)
+    misalignment_ms: float       # max timing difference of aligned bins (relative to their repeat's / scene's onset)
 
 
 def _keys(binned) -> np.ndarray:
@@ -89,13 +90,13 @@ def build_pseudo_mouse(binned: list, unit_ids: list, session_ids: list[int]) -> 
 
 
 def _misalignment_ms(binned: list, rows: list[np.ndarray]) -> float:
-    """Largest difference between sessions of an aligned bin's time since the onset of its repeat."""
+    """Largest difference between sessions of an aligned bin's start time since the onset of its repeat
+    (movies) or of its own presentation (natural scenes, shown in random order)."""
     relative = []
     for b, r in zip(binned, rows):
-        start, repeat = np.asarray(b.bin_start)[r], np.asarray(b.repeat)[r]
-        onset = pd.Series(start).groupby(repeat).transform("min").to_numpy()
+        group = b.presentation if b.stimulus == "natural_scenes" else b.repeat
+        start, group = np.asarray(b.bin_start)[r], np.asarray(group)[r]
+        onset = pd.Series(start).groupby(group).transform("min").to_numpy()
         relative.append(start - onset)
-    if binned[0].stimulus == "natural_scenes":  # random order: compare within presentations instead
-        relative = [np.asarray(b.bin_in_presentation)[r] / 120.0 for b, r in zip(binned, rows)]
     spread = np.max(relative, axis=0) - np.min(relative, axis=0) if len(relative) > 1 else np.zeros(1)
     return float(spread.max() * 1000) if len(spread) else 0.0

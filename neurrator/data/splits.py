@@ -80,6 +80,9 @@ def window_centres(mask: np.ndarray, runs: np.ndarray, window: int = WINDOW_BINS
     return centres[valid]
 
 
+SPLIT_MADE_BY = "03_train"
+
+
 @dataclass
 class BinSplit:
     """Per-bin split labels of one stimulus for one regime, and the usable window centres of each part."""
@@ -119,6 +122,32 @@ def split_bins(frame: np.ndarray, repeat: np.ndarray, bin_start: np.ndarray, reg
     if not len(centres[TRAIN]) and regime != "second_movie":   # the second movie is a test set only
         raise ValueError(f"regime {regime!r} leaves no training window of {window} bins; use more repeats or frames")
     return BinSplit(regime, labels, held, centres)
+
+
+def save_split(split: BinSplit, path, *, params=None, inputs=None):
+    """One ``.npz`` (labels, held-out frames, window centres) written atomically with a sidecar:
+    the split a decoder was trained on, which later chapters read instead of recomputing it."""
+    from neurrator.artifacts import write_artifact
+
+    arrays = {"regime": np.array(split.regime), "labels": split.labels, "held_out": split.held_out,
+              **{f"centres_{part}": split.centres[part] for part in (TRAIN, VAL, TEST)}}
+
+    def write(tmp):
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+
+    return write_artifact(path, write, made_by=SPLIT_MADE_BY, params={"regime": split.regime, **dict(params or {})},
+                          inputs=inputs)
+
+
+def read_split(path, params=None) -> BinSplit:
+    """The split :func:`save_split` wrote (a missing or stale file names notebook 03_train)."""
+    from neurrator.artifacts import check_artifact
+
+    check_artifact(path, made_by=SPLIT_MADE_BY, params=params)
+    with np.load(path, allow_pickle=False) as data:
+        return BinSplit(str(data["regime"]), data["labels"], data["held_out"],
+                        {part: data[f"centres_{part}"] for part in (TRAIN, VAL, TEST)})
 
 
 def zscore_stats(counts: np.ndarray, train_mask: np.ndarray, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:

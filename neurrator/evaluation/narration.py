@@ -2,7 +2,7 @@
 
 One row per narrated frame: session, population, stimulus, regime, frame id, the decoded narration
 and the frame's reference caption. Stored as a CSV artifact with a sidecar
-(``<data>/narrations/<profile>/<name>.csv``) so later chapters (scaling, cell types) append their
+(``DataLayout.narrations(name)``: ``<data>/<profile>/narrations/<name>.csv``) so later chapters (scaling, cell types) append their
 own populations without re-decoding.
 """
 
@@ -21,8 +21,6 @@ MADE_BY = "04_narrate_heldout"
 COLUMNS = ("session_id", "population", "stimulus", "regime", "frame", "narration", "reference")
 
 
-def narrations_path(data_dir: str | os.PathLike, profile: str, name: str = "heldout") -> Path:
-    return Path(data_dir) / "narrations" / profile / f"{name}.csv"
 
 
 def narrate_batch(backend, frame_ids: Sequence[int], grids: np.ndarray, *, references: Mapping[int, str], stimulus: str,

@@ -85,11 +85,6 @@ def tolerance_table() -> pd.DataFrame:
                         ).set_index("number")
 
 
-def results_path(data_dir: str | os.PathLike, profile: str, chapter: str) -> Path:
-    """Where ``chapter``'s headline numbers live in the data directory."""
-    return Path(data_dir) / RESULTS_DIR / profile / f"{chapter}.json"
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
@@ -122,11 +117,11 @@ def table_record(table: pd.DataFrame, tolerances: Mapping[str, Tolerance], n_col
     return {"rows": rows, "tolerances": {column: asdict(t) for column, t in tolerances.items()}, "n_column": n_column}
 
 
-def record(data_dir: str | os.PathLike, profile: str, chapter: str, tables: Mapping[str, dict]) -> Path:
-    """Write ``chapter``'s headline tables (each made by :func:`table_record`) atomically with a sidecar."""
-    payload = {"chapter": chapter, "profile": profile, "tables": dict(tables)}
-    return write_json_artifact(results_path(data_dir, profile, chapter), payload, made_by=chapter,
-                               params={"profile": profile})
+def record(layout, chapter: str, tables: Mapping[str, dict]) -> Path:
+    """Write ``chapter``'s headline tables (each made by :func:`table_record`) to ``layout.results(chapter)``,
+    atomically with a sidecar."""
+    payload = {"chapter": chapter, "profile": layout.profile, "tables": dict(tables)}
+    return write_json_artifact(layout.results(chapter), payload, made_by=chapter, params={"profile": layout.profile})
 
 
 def load(path: str | os.PathLike) -> dict:
@@ -138,9 +133,9 @@ def load(path: str | os.PathLike) -> dict:
     return json.loads(path.read_text())
 
 
-def load_recorded(data_dir: str | os.PathLike, profile: str, chapter: str) -> dict:
-    """The results a run of ``chapter`` wrote to the data directory (checked against their sidecar)."""
-    path = results_path(data_dir, profile, chapter)
+def load_recorded(layout, chapter: str) -> dict:
+    """The results a run of ``chapter`` wrote to ``layout`` (checked against their sidecar)."""
+    path = layout.results(chapter)
     check_artifact(path, made_by=chapter)
     return json.loads(path.read_text())
 

@@ -23,6 +23,7 @@ from neurrator.models.encoder import NeurratorEncoder, RetrievalEncoder, info_nc
 
 class TargetRows(Protocol):
     shape: tuple[int, ...]
+    content_hash: str | None  # identifies the grids: a decoder is reused only for the same content
 
     def rows(self, frame_indices: Sequence[int] | np.ndarray) -> np.ndarray: ...
 

@@ -84,18 +84,6 @@ PRESETS: dict[str, tuple[EncoderConfig, TrainConfig]] = {
 }
 
 
-def decoder_path(data_dir: str | os.PathLike, profile: str, session_id: int, stimulus: str, regime: str,
-                 objective: str = "patches") -> Path:
-    """``<data>/encoders/<profile>/session_<id>/<stimulus>_<regime>_<objective>.pt``: a trained decoder."""
-    return Path(data_dir) / "encoders" / profile / f"session_{int(session_id)}" / f"{stimulus}_{regime}_{objective}.pt"
-
-
-def checkpoint_dir(data_dir: str | os.PathLike, profile: str, session_id: int, stimulus: str, regime: str,
-                   objective: str = "patches") -> Path:
-    """Where :class:`SpikeDecoder` keeps the resumable checkpoint of that training run."""
-    return Path(data_dir) / "checkpoints" / profile / f"session_{int(session_id)}" / f"{stimulus}_{regime}_{objective}"
-
-
 def preset(profile: str, **overrides: Any) -> tuple[EncoderConfig, TrainConfig]:
     """The profile's configs with ``overrides`` applied to whichever config has that field."""
     encoder, train = PRESETS[check_profile(profile)]
@@ -113,6 +101,7 @@ class ArrayTargets:
     def __init__(self, array: np.ndarray):
         self.array = np.asarray(array)
         self.shape = self.array.shape
+        self.content_hash = _fingerprint(self.array)
 
     def rows(self, frame_indices: Sequence[int] | np.ndarray) -> np.ndarray:
         return np.asarray(self.array[np.asarray(frame_indices, dtype=np.int64)], dtype=np.float32)
@@ -122,6 +111,16 @@ def _fingerprint(*arrays: np.ndarray) -> str:
     digest = hashlib.sha256()
     for array in arrays:
         digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _targets_hash(targets: TargetRows, chunk: int = 64) -> str:
+    """The grids' content hash (the store's recorded SHA-256), else a hash of every row, read in chunks."""
+    if getattr(targets, "content_hash", None):
+        return targets.content_hash
+    digest = hashlib.sha256()
+    for start in range(0, targets.shape[0], chunk):
+        digest.update(np.ascontiguousarray(targets.rows(np.arange(start, min(start + chunk, targets.shape[0])))).tobytes())
     return digest.hexdigest()[:16]
 
 
@@ -234,7 +233,8 @@ class SpikeDecoder:
     def _signature(self, train: SpikeWindows, val: SpikeWindows, targets: TargetRows) -> dict:
         return {"objective": self.objective, "encoder": asdict(self.encoder), "train": asdict(self.train),
                 "n_neurons": int(train.counts.shape[1]), "targets_shape": list(targets.shape),
-                "data": _fingerprint(train.centres, val.centres, train.frames, train.mean, train.std)}
+                "targets": _targets_hash(targets),
+                "data": _fingerprint(train.counts, train.centres, val.centres, train.frames, train.mean, train.std)}
 
     def _fit(self, train, val, targets, device, resume, name):
         cfg = self.train
@@ -426,12 +426,6 @@ class SpikeDecoder:
 
 
 # ---------------------------------------------------------------------- held-out predictions --
-def predictions_path(data_dir: str | os.PathLike, profile: str, session_id: int, stimulus: str, regime: str,
-                     objective: str = "patches") -> Path:
-    """``<data>/predictions/<profile>/session_<id>/<stimulus>_<regime>_<objective>.npz``: held-out outputs per frame."""
-    return Path(data_dir) / "predictions" / profile / f"session_{int(session_id)}" / f"{stimulus}_{regime}_{objective}.npz"
-
-
 def write_predictions(path: str | os.PathLike, frame_ids: np.ndarray, outputs: np.ndarray, *,
                       classes: np.ndarray | None = None, params: Mapping[str, Any] | None = None,
                       inputs: Mapping[str, str | os.PathLike] | None = None) -> Path:

@@ -2,7 +2,7 @@
 
 ``paper``: BLIP-2 captions of the frames (:class:`neurrator.vlm.blip2.Blip2Captioner`).
 ``demo``: the "oracle" reference, the demo narrator applied to the frame's true target grid.
-Stored as one JSON artifact per stimulus (``<data>/captions/<stimulus>.json`` + sidecar).
+Stored as one JSON artifact per stimulus (``DataLayout.captions(stimulus)`` + sidecar).
 """
 
 from __future__ import annotations
@@ -16,10 +16,6 @@ import numpy as np
 from neurrator.artifacts import check_artifact, write_json_artifact
 
 MADE_BY = "02_targets"
-
-
-def caption_path(data_dir: str | os.PathLike, stimulus: str) -> Path:
-    return Path(data_dir) / "captions" / f"{stimulus}.json"
 
 
 def oracle_captions(backend, target_array: np.ndarray, batch_size: int = 32, progress: bool = True) -> list[str]:

@@ -38,9 +38,9 @@ class DemoBackend(VisionLanguageBackend):
 
     def __init__(self, cache_dir: str | os.PathLike | None = None, device: str = "cpu", max_labels: int = 3,
                  min_label_probability: float = 0.05, max_new_tokens: int = 32):
-        from neurrator.config import resolve_data_dir
+        from neurrator.layout import DataLayout
 
-        self.cache_dir = Path(cache_dir) if cache_dir else resolve_data_dir() / "models"
+        self.cache_dir = Path(cache_dir) if cache_dir else DataLayout.resolve(profile="demo").models
         self.device = device
         self.vision = EfficientNetGrid(device)
         self.max_labels = max_labels

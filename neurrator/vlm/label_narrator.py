@@ -13,6 +13,7 @@ with the padding masked out, so positions and attention match an unpadded single
 from __future__ import annotations
 
 import copy
+import hashlib
 import importlib.util
 import json
 import os
@@ -24,7 +25,7 @@ from typing import Sequence
 
 import torch
 
-from neurrator.artifacts import write_text_atomic
+from neurrator.artifacts import ArtifactError, check_artifact, write_json_artifact
 
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CHECKPOINT_NAME = "smollm2-135m-instruct"
@@ -38,6 +39,7 @@ EXAMPLES = (
 )
 #: every answer starts here, so the model continues a literal description
 ANSWER_PREFIX = "The photo shows"
+CACHE_MADE_BY = "the demo narrator (neurrator.vlm.label_narrator)"
 
 
 def gguf_path() -> Path:
@@ -103,13 +105,28 @@ class LabelSentenceWriter:
         self.model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32).to(device).eval()
         self.device = torch.device(device)
         self.max_new_tokens = max_new_tokens
-        self.cache_file = Path(cache_dir) / "label_sentences.json"
-        self.cache: dict[str, str] = json.loads(self.cache_file.read_text()) if self.cache_file.is_file() else {}
+        # the sentence cache is keyed by what decides a sentence: checkpoint, decoding settings and
+        # (per entry) the exact decoder input, prompt included
+        self.settings = {"checkpoint": json.loads((checkpoint / "neurrator_source.json").read_text()),
+                         "decoding": "greedy", "max_new_tokens": int(max_new_tokens), "dtype": "float32",
+                         "device": self.device.type}
+        key = hashlib.sha256(json.dumps(self.settings, sort_keys=True).encode()).hexdigest()[:12]
+        self.cache_file = Path(cache_dir) / f"label_sentences_{key}.json"
+        self.cache: dict[str, str] = self._read_cache()
         self.decoded = 0  # how many prompts this instance actually decoded (cache misses)
         self.prefix = self._few_shot_prefix()
         self._prefix_ids = self.tokenizer(self.prefix, return_tensors="pt", add_special_tokens=False).input_ids.to(self.device)
         with torch.inference_mode():
             self._prefix_cache = self.model(input_ids=self._prefix_ids, use_cache=True).past_key_values
+
+    def _read_cache(self) -> dict[str, str]:
+        if not self.cache_file.is_file():
+            return {}
+        try:
+            check_artifact(self.cache_file, made_by=CACHE_MADE_BY, params=self.settings)
+        except ArtifactError:  # partial or foreign: a memo, so it is rebuilt rather than trusted
+            return {}
+        return json.loads(self.cache_file.read_text())
 
     @staticmethod
     def _few_shot_messages() -> list[dict]:
@@ -177,7 +194,7 @@ class LabelSentenceWriter:
             self.cache.update(zip(batch, self._generate(batch)))
             self.decoded += len(batch)
         if missing:
-            write_text_atomic(self.cache_file, json.dumps(self.cache, indent=0, sort_keys=True))
+            write_json_artifact(self.cache_file, self.cache, made_by=CACHE_MADE_BY, params=self.settings)
         return [self.cache[p] for p in prompts]
 
     def write_one_at_a_time(self, label_sets: Sequence[Sequence[str]]) -> list[str]:

@@ -1,6 +1,6 @@
 """Patch-target store: one float16 memory-mapped array per stimulus, ``(frames, patches, dim)``.
 
-Layout under the store's root (by default ``<data>/targets/<backend>/``)::
+Layout under the store's root (``DataLayout.targets``: ``<data>/<profile>/targets/``)::
 
     <stimulus>.npy            float16 .npy (any tool can ``np.load(..., mmap_mode="r")`` it)
     <stimulus>.npy.meta.json  sidecar: backend spec (model, revision, layer, preprocessing),
@@ -106,7 +106,7 @@ class PatchTargetStore:
             )
         if frames is not None and recorded["frames_sha256"] != frames_hash(frames):
             raise ArtifactError(f"target store {path} was made from other frames of {stimulus!r}: run notebook {MADE_BY} to remake it")
-        return StoredTargets(path, tuple(recorded["shape"]))
+        return StoredTargets(path, tuple(recorded["shape"]), content_hash=meta["sha256"])
 
     def batch(self, stimulus: str, frame_indices: Sequence[int] | np.ndarray, **check) -> np.ndarray:
         """float32 grids of the given frames (opens and checks the store; loops should ``open`` once and call ``rows``)."""
@@ -140,9 +140,10 @@ class StoredTargets:
 
     dtype = np.dtype(np.float16)
 
-    def __init__(self, path: Path, shape: tuple[int, ...]):
+    def __init__(self, path: Path, shape: tuple[int, ...], content_hash: str | None = None):
         self.path = Path(path)
         self.shape = shape
+        self.content_hash = content_hash  # SHA-256 of the array file, from the sidecar (what reuse is keyed by)
         self.offset = _data_offset(self.path)
         expected = self.offset + int(np.prod(shape)) * self.dtype.itemsize
         if self.path.stat().st_size != expected:

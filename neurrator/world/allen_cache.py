@@ -75,6 +75,8 @@ def write_session_nwb(session: SimulatedSession, path: str | os.PathLike) -> Pat
     with atomic_path(path) as tmp:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="The file path provided", category=UserWarning)
+            # allensdk's EcephysSpecimen extension declares an unnamed required attribute that no writer can set
+            warnings.filterwarnings("ignore", message="EcephysSpecimen 'subject' is missing required value")
             with pynwb.NWBHDF5IO(str(tmp), "w") as io:  # the temporary name does not end in .nwb
                 io.write(nwbfile, cache_spec=True)
         validate_session_nwb(tmp, session, final_path=path)
@@ -517,15 +519,3 @@ def _uint8_stack(values: np.ndarray, what: str) -> np.ndarray:
     if values.ndim != 3 or values.dtype != np.uint8:
         raise ValueError(f"{what}: expected a uint8 array (n, H, W), got {values.dtype} {values.shape}")
     return values
-
-
-# ----------------------------------------------------------------------------------- read --
-def open_cache(manifest_path: str | os.PathLike):
-    """The allensdk ``EcephysProjectCache`` over a written cache (offline: it serves existing files)."""
-    from allensdk.brain_observatory.ecephys.ecephys_project_cache import EcephysProjectCache
-
-    manifest_path = Path(manifest_path)
-    if not manifest_path.is_file():
-        raise FileNotFoundError(
-            f"no Allen cache manifest at {manifest_path}: run `neurrator simulate` to write the cache")
-    return EcephysProjectCache.from_warehouse(manifest=str(manifest_path))

@@ -77,9 +77,12 @@ def quantize_drive(z: np.ndarray) -> np.ndarray:
     return np.round(np.asarray(z, np.float64) / DRIVE_STEP) * DRIVE_STEP
 
 
-def _gaussian_weights(centres_xy: np.ndarray, sigma_px: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """(units, H*W) normalised float64 Gaussian pooling weights centred on each unit's receptive field."""
+def _gaussian_weights(centres_xy: np.ndarray, sigma_px: np.ndarray, shape: tuple[int, int],
+                      spacing: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
+    """(units, H*W) normalised float64 Gaussian pooling weights centred on each unit's receptive field,
+    on a grid of ``shape`` whose rows and columns lie ``spacing`` (y, x) working pixels apart."""
     ys, xs = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float64)
+    ys, xs = ys * spacing[0], xs * spacing[1]
     dx = xs[None] - centres_xy[:, 0, None, None]
     dy = ys[None] - centres_xy[:, 1, None, None]
     w = np.exp(-(dx**2 + dy**2) / (2 * np.maximum(sigma_px, 0.5)[:, None, None] ** 2))
@@ -239,8 +242,8 @@ def _receptive_field_pools(units: pd.DataFrame, midlevel_shape: tuple[int, int])
     idx = np.flatnonzero(codes == "pv_contrast")
     pools["pv_contrast"] = (idx, _gaussian_weights(xy[idx], sigma[idx], WORK_SHAPE))
     idx = np.flatnonzero(codes == "hva_midlevel")
-    scale = midlevel_shape[-1] / WORK_SHAPE[1]
-    pools["hva_midlevel"] = (idx, _gaussian_weights(xy[idx] * scale, sigma[idx] * scale, midlevel_shape))
+    spacing = (WORK_SHAPE[0] / midlevel_shape[0], WORK_SHAPE[1] / midlevel_shape[1])  # each axis its own scale
+    pools["hva_midlevel"] = (idx, _gaussian_weights(xy[idx], sigma[idx], midlevel_shape, spacing))
     return pools
 
 

@@ -41,6 +41,11 @@ UNIT_TABLE_COLUMNS = [
 ]
 
 
+#: Session ids of the demo world (session k is ``first_session_id + 17 k``). Allen's ecephys sessions use
+#: 715093703..847657808 (Visual Coding Neuropixels) and ids above 1e9 (Visual Behavior), never this range.
+SIMULATED_SESSION_IDS = (100_000_000, 199_999_999)
+
+
 @dataclass
 class WorldConfig:
     """Sizes of the simulated world; the defaults keep the demo book fast."""
@@ -54,7 +59,13 @@ class WorldConfig:
     n_scenes: int = 118
     opto_trials_per_condition: int = 60   # per light level; the tagging criterion needs many trials
     seed: int = 0
-    first_session_id: int = 715093703
+    first_session_id: int = SIMULATED_SESSION_IDS[0]
+
+    def __post_init__(self):
+        last = self.first_session_id + 17 * (len(self.genotypes) - 1)
+        if not (SIMULATED_SESSION_IDS[0] <= self.first_session_id and last <= SIMULATED_SESSION_IDS[1]):
+            raise ValueError(f"simulated session ids {self.first_session_id}..{last} leave the range "
+                             f"{SIMULATED_SESSION_IDS[0]}..{SIMULATED_SESSION_IDS[1]}, which no Allen session uses")
 
     @classmethod
     def paper_scale(cls, **overrides) -> "WorldConfig":

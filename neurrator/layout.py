@@ -1,0 +1,123 @@
+"""Every path the chain reads or writes, in one object: :class:`DataLayout`.
+
+One data directory holds one folder per profile, and profiles never share a folder::
+
+    <data>/<profile>/
+        allen_cache/              the Allen cache (demo: the simulated world; paper: pass cache_dir)
+        recordings/session_<id>.npz            processed copy of each session (01_preprocess)
+        binned/session_<id>_<stimulus>.npz     spike counts per bin (01_preprocess)
+        optotagging.csv                        optotagging table (01_preprocess)
+        targets/                               patch-target store (02_targets)
+        captions/<stimulus>.json               reference captions (02_targets)
+        splits/session_<id>/<stimulus>_<regime>.json   the split a decoder was trained on (03_train)
+        encoders/session_<id>/<stimulus>_<regime>_<objective>.pt
+        checkpoints/session_<id>/<stimulus>_<regime>_<objective>/last.pt
+        predictions/session_<id>/<stimulus>_<regime>_<objective>.npz
+        narrations/<name>.csv                  narrations and scores (04_narrate_heldout)
+        results/<chapter>.json                 headline results of each chapter
+        models/                                model caches (the demo narrator's sentence cache)
+
+The data directory comes from, in order: an explicit argument, ``$NEURRATOR_DATA``, or ``data/`` under
+the project root (see :func:`neurrator.config.resolve_data_dir`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from neurrator.config import check_profile, resolve_data_dir
+
+
+@dataclass(frozen=True)
+class DataLayout:
+    """Paths of one profile's artifacts under one data directory (nothing is created but the root)."""
+
+    data_dir: Path
+    profile: str
+    cache_dir: Path | None = None  # an Allen cache outside the layout (the real one on the paper profile)
+
+    @classmethod
+    def resolve(cls, data_dir: str | os.PathLike | None = None, profile: str = "demo",
+                cache_dir: str | os.PathLike | None = None, create: bool = True) -> "DataLayout":
+        """The layout for ``profile`` under the resolved data directory (``None`` / "" mean the defaults)."""
+        layout = cls(resolve_data_dir(data_dir, create=create), check_profile(profile),
+                     Path(cache_dir).expanduser().resolve() if cache_dir not in (None, "") else None)
+        if create:
+            layout.root.mkdir(parents=True, exist_ok=True)
+        return layout
+
+    # ------------------------------------------------------------------ folders
+    @property
+    def root(self) -> Path:
+        return self.data_dir / self.profile
+
+    @property
+    def allen_cache(self) -> Path:
+        return self.cache_dir or self.root / "allen_cache"
+
+    @property
+    def manifest(self) -> Path:
+        return self.allen_cache / "manifest.json"
+
+    @property
+    def targets(self) -> Path:
+        return self.root / "targets"
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def recordings(self) -> Path:
+        return self.root / "recordings"
+
+    @property
+    def optotagging(self) -> Path:
+        return self.root / "optotagging.csv"
+
+    # ------------------------------------------------------------------ files
+    def recording(self, session_id: int) -> Path:
+        return self.recordings / f"session_{int(session_id)}.npz"
+
+    def binned(self, session_id: int, stimulus: str) -> Path:
+        return self.root / "binned" / f"session_{int(session_id)}_{stimulus}.npz"
+
+    def captions(self, stimulus: str) -> Path:
+        return self.root / "captions" / f"{stimulus}.json"
+
+    def _trained(self, kind: str, session_id: int, stimulus: str, regime: str, suffix: str) -> Path:
+        return self.root / kind / f"session_{int(session_id)}" / f"{stimulus}_{regime}{suffix}"
+
+    def split(self, session_id: int, stimulus: str, regime: str) -> Path:
+        return self._trained("splits", session_id, stimulus, regime, ".json")
+
+    def decoder(self, session_id: int, stimulus: str, regime: str, objective: str = "patches") -> Path:
+        return self._trained("encoders", session_id, stimulus, regime, f"_{objective}.pt")
+
+    def checkpoints(self, session_id: int, stimulus: str, regime: str, objective: str = "patches") -> Path:
+        return self._trained("checkpoints", session_id, stimulus, regime, f"_{objective}")
+
+    def predictions(self, session_id: int, stimulus: str, regime: str, objective: str = "patches") -> Path:
+        return self._trained("predictions", session_id, stimulus, regime, f"_{objective}.npz")
+
+    def trained_sessions(self) -> list[int]:
+        """Sessions with held-out predictions, in id order."""
+        folder = self.root / "predictions"
+        return sorted(int(p.name.split("_")[1]) for p in folder.glob("session_*")) if folder.is_dir() else []
+
+    def narrations(self, name: str = "heldout") -> Path:
+        return self.root / "narrations" / f"{name}.csv"
+
+    def results(self, chapter: str) -> Path:
+        return self.root / "results" / f"{chapter}.json"
+
+    # ------------------------------------------------------------------ display
+    def show(self, path: str | os.PathLike) -> str:
+        """``path`` relative to the data directory (``<data>/...``): what the book prints, never a machine's path."""
+        path = Path(path)
+        try:
+            return str(Path("<data>") / path.resolve().relative_to(self.data_dir))
+        except ValueError:
+            return str(path)
