@@ -9,7 +9,7 @@ One data directory holds one folder per profile, and profiles never share a fold
         optotagging.csv                        optotagging table (01_preprocess)
         targets/                               patch-target store (02_targets)
         captions/<stimulus>.json               reference captions (02_targets)
-        splits/session_<id>/<stimulus>_<regime>.json   the split a decoder was trained on (03_train)
+        splits/session_<id>/<stimulus>_<regime>.npz    the split a decoder was trained on (03_train)
         encoders/session_<id>/<stimulus>_<regime>_<objective>.pt
         checkpoints/session_<id>/<stimulus>_<regime>_<objective>/last.pt
         predictions/session_<id>/<stimulus>_<regime>_<objective>.npz
@@ -91,7 +91,7 @@ class DataLayout:
         return self.root / kind / f"session_{int(session_id)}" / f"{stimulus}_{regime}{suffix}"
 
     def split(self, session_id: int, stimulus: str, regime: str) -> Path:
-        return self._trained("splits", session_id, stimulus, regime, ".json")
+        return self._trained("splits", session_id, stimulus, regime, ".npz")
 
     def decoder(self, session_id: int, stimulus: str, regime: str, objective: str = "patches") -> Path:
         return self._trained("encoders", session_id, stimulus, regime, f"_{objective}.pt")

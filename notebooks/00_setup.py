@@ -22,13 +22,13 @@
 # ## Prerequisites
 # None: this is the first chapter. To re-run it: `.venv/bin/neurrator run 00_setup`.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 profile = "demo"      # "demo" (offline, CPU) or "paper" (GPU runner with model and data access)
 data_dir = None       # None: $NEURRATOR_DATA, else ./data at the project root
 seed = 0              # seed of the reproducibility check
 check_steps = 200     # optimisation steps of the reproducibility check
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd

@@ -30,7 +30,7 @@
 # - `demo`: nothing else — the demo world is simulated here if the cache is missing.
 #   `paper`: set `cache_dir` to an Allen Visual Coding Neuropixels cache (`EcephysProjectCache`).
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 profile = "demo"              # "demo" (simulated cache) or "paper" (a real Allen cache at cache_dir)
 data_dir = None               # None: $NEURRATOR_DATA, else ./data at the project root
 seed = 0                      # split seed
@@ -41,11 +41,12 @@ stimuli = ["natural_movie_one", "natural_movie_three", "natural_scenes"]
 split_fractions = [0.7, 0.15, 0.15]   # train / validation / test repeats
 regimes = ["repeat", "sparse_random", "contiguous_middle", "front_only"]
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from myst_nb import glue
 
 from neurrator import config
 from neurrator.book import plotting
@@ -58,14 +59,19 @@ plotting.set_theme()
 layout = DataLayout.resolve(data_dir, profile, cache_dir)
 
 # %%
-if layout.profile == "demo" and not layout.manifest.is_file():
-    from neurrator.world.simulate import WorldConfig, simulate_world
+from neurrator.world.simulate import SIMULATED_SESSION_IDS, WorldConfig, simulate_world, world_is_current
 
-    simulate_world(layout.allen_cache, WorldConfig(units_per_session=units_per_session))
+glue("simulated_ids", "–".join(map(str, SIMULATED_SESSION_IDS)), display=False)
+if layout.profile == "demo":
+    world = WorldConfig(units_per_session=units_per_session)
+    if not world_is_current(layout.allen_cache, world):   # missing, or made by other code or sizes
+        simulate_world(layout.allen_cache, world)
 cache = allen.open_cache(layout.allen_cache)
 
 # %% [markdown]
 # ## 1. Sessions and units after quality control
+# The demo world's sessions have ids in {glue:text}`simulated_ids`, a range no Allen session uses, so
+# a simulated session can never be mistaken for a real one.
 
 # %% tags=["nbval-check-output"]
 session_table = allen.select_sessions(allen.list_sessions(cache), sessions)
@@ -90,14 +96,17 @@ order = kept["region"].value_counts().index
 sns.countplot(data=kept, y="region", order=order, hue="genotype", ax=ax)
 ax.set(xlabel="units passing Allen QC", ylabel="", title="Units per region after quality control, by genotype")
 plt.show()
+glue("qc_failed", f"{1 - units['passes_qc'].mean():.0%}", display=False)
+glue("n_sessions", len(recordings), display=False)
 
 # %% [markdown]
-# **Takeaway:** every session contributes visual cortex, LGd and hippocampal units; about one unit in
-# eight fails the Allen quality metrics and is dropped from here on.
+# **Takeaway:** each of the {glue:text}`n_sessions` sessions contributes visual cortex, LGd and
+# hippocampal units; {glue:text}`qc_failed` of all units fail the Allen quality metrics and are
+# dropped from here on.
 
 # %% [markdown]
 # ## 2. The planted codes (demo world)
-# Each simulated unit has a documented code; the ground truth is saved beside the cache. A raster
+# Each simulated unit has a documented code; the ground truth is saved inside the cache. A raster
 # across repeats of the first 10 s of natural_movie_one shows which units are locked to the movie.
 
 # %%
@@ -202,6 +211,14 @@ if profile == "demo":
 tag_counts
 
 # %%
+def _tagging_phrase(genotype, row):
+    scores = "" if pd.isna(row.get("precision", np.nan)) else f", precision {row['precision']:.2f}, recall {row['recall']:.2f}"
+    return f"{genotype} {int(row['tagged'])} of {int(row['cortical_units'])}{scores}"
+
+
+cre_lines = [g for g in tag_counts.index if g != "wt"]
+glue("tagging_by_line", "; ".join(_tagging_phrase(g, tag_counts.loc[g]) for g in cre_lines), display=False)
+glue("wt_tagged", int(tag_counts.loc["wt", "tagged"]) if "wt" in tag_counts.index else 0, display=False)
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.2))
 tagged_unit = tags[tags["tagged"] & tags["genotype"].ne("wt")]["ratio"].idxmax()
 tagged_session = int(tags.loc[[tagged_unit], "session_id"].iloc[0])
@@ -231,8 +248,11 @@ pd.DataFrame([{"genotype": g, "sessions": p.units["session_id"].nunique(), "tagg
               for g, p in pseudo.items()]).set_index("genotype")
 
 # %% [markdown]
-# **Takeaway:** the criterion recovers the planted ChR2 cells of each Cre line, and tagged cells from
-# different mice line up on a common frame-by-frame axis (pseudo-mice) for chapter 06.
+# **Takeaway:** the criterion tags, per Cre line, {glue:text}`tagging_by_line` (against the planted
+# ChR2 cells in the `demo` world). It is not clean: {glue:text}`wt_tagged` wild-type units, which carry
+# no ChR2, pass it too, so tagged populations hold false positives, and the Cre lines with the lower
+# precision above hold the most. Tagged cells from different mice line up on a common frame-by-frame
+# axis (pseudo-mice) for chapter 06.
 
 # %% [markdown]
 # ## Summary
@@ -240,7 +260,8 @@ pd.DataFrame([{"genotype": g, "sessions": p.units["session_id"].nunique(), "tagg
 #   are defined once in `neurrator.data.allen`.
 # - Spikes are binned at 120 Hz per presentation; splits by repeat and frame-level held-out regimes
 #   are masks over bins, and no training window sees a held-out frame.
-# - Optotagging finds the planted PV / SST / VIP cells; pseudo-mice align them across sessions.
+# - Optotagging recovers most planted PV / SST / VIP cells but also tags some cells without ChR2
+#   (precision and recall in section 4); pseudo-mice align the tagged cells across sessions.
 #
 # ## What's next
 # Chapter 02 computes the vision tower's target grids for every stimulus frame; chapter 03 trains

@@ -26,7 +26,7 @@
 # - Chapter 01 (the Allen cache: in the `demo` profile the simulated world, whose stimuli are real
 #   images and clips shipped inside Python packages; in `paper` the Allen stimulus templates).
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 profile = "demo"                 # "demo" (offline, CPU) or "paper" (LLaVA-1.5 + BLIP-2 on a GPU runner)
 data_dir = None                  # None: $NEURRATOR_DATA, else ./data at the project root
 seed = 0
@@ -37,7 +37,7 @@ narration_batch_size = 32        # grids per narrator call
 llava_model_id = "llava-hf/llava-1.5-7b-hf"   # paper profile: hub id or local path
 blip2_model_id = "Salesforce/blip2-opt-2.7b"  # paper profile: reference captioner
 
-# %%
+# %% tags=["hide-input"]
 import textwrap
 
 import matplotlib.pyplot as plt

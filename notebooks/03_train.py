@@ -26,7 +26,7 @@
 # ## Prerequisites
 # - Chapter 01 (binned sessions and splits) and chapter 02 (target grids and reference captions).
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 profile = "demo"                  # "demo" (offline, CPU) or "paper" (the paper's encoder and schedule, on a GPU)
 data_dir = None                   # None: $NEURRATOR_DATA, else ./data at the project root
 seed = 0
@@ -40,13 +40,14 @@ train_options = {}                # overrides of the profile's preset, e.g. {"ma
 retrain = False                   # True: ignore finished checkpoints and train again
 device = "auto"
 
-# %%
+# %% tags=["hide-input"]
 from dataclasses import asdict
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from myst_nb import glue
 
 from neurrator.book import plotting, repro
 from neurrator.data import allen, splits
@@ -102,20 +103,33 @@ for regime, (stim, data) in runs.items():   # chapter 04 reads the split each mo
 # %% tags=["nbval-check-output"]
 pd.DataFrame({regime: {"stimulus": stim, **data.counts()} for regime, (stim, data) in runs.items()}).T
 
+# %%
+for regime in ("front_only", "contiguous_middle"):
+    data = runs[regime][1]
+    glue(f"{regime}_train_windows", f"{len(data.train):,}", display=False)
+    glue(f"{regime}_train_frames", int((~data.split.held_out).sum()), display=False)
+
 # %% [markdown]
-# **Takeaway:** each regime trains on thousands of windows (front-only, 200 frames: about 4,700;
-# contiguous middle: over 16,000) wholly inside training bins; its test windows are centred on
+# **Takeaway:** each regime trains only on windows wholly inside training bins (front-only,
+# {glue:text}`front_only_train_frames` training frames: {glue:text}`front_only_train_windows` windows;
+# contiguous middle: {glue:text}`contiguous_middle_train_windows`); its test windows are centred on
 # frames it never trained on.
 
 # %% [markdown]
 # ## 2. Training
-# The architecture and schedule are the paper's. The `demo` profile keeps the
-# architecture but narrows it (d_model 128, 64 channels per convolution) and samples 2048 windows per
-# epoch for 12 epochs, so each model trains in about a minute and a half on two CPU cores; `paper`
-# uses the full widths, every window and up to 60 epochs. A checkpoint is written after every epoch:
+# The architecture and schedule are the paper's. The `demo` profile keeps the architecture but
+# narrows it (d_model {glue:text}`demo_d_model`, {glue:text}`demo_conv_channels` channels per
+# convolution) and samples {glue:text}`demo_windows_per_epoch` windows per epoch for
+# {glue:text}`demo_max_epochs` epochs, so that it trains on two CPU cores; `paper` uses the full widths
+# (d_model {glue:text}`paper_d_model`), every window and up to {glue:text}`paper_max_epochs` epochs
+# (patience {glue:text}`paper_patience`). A checkpoint is written after every epoch:
 # an interrupted run resumes where it stopped, and a finished one is loaded instead of retrained.
 
 # %%
+for name in ("demo", "paper"):
+    shown_encoder, shown_train = preset(name)
+    for key, value in {**asdict(shown_encoder), **asdict(shown_train)}.items():
+        glue(f"{name}_{key}", value if value is not None else "all", display=False)
 pd.Series({**asdict(encoder_config), **asdict(train_config)}, name=profile).to_frame()
 
 # %%
@@ -155,7 +169,8 @@ plt.show()
 # %% [markdown]
 # **Takeaway:** the validation score rises steadily and flattens as the cosine schedule decays;
 # with the demo budget the best epoch (the weights kept) is the last or close to it, so early
-# stopping does not trigger — the `paper` schedule (60 epochs, patience 12) is where it matters.
+# stopping does not trigger — the `paper` schedule ({glue:text}`paper_max_epochs` epochs, patience
+# {glue:text}`paper_patience`) is where it matters.
 
 # %% [markdown]
 # ## 3. Held-out frames: embedding metrics against a shuffled control

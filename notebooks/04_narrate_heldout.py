@@ -25,7 +25,7 @@
 # ## Prerequisites
 # - Chapter 02 (reference captions) and chapter 03 (trained encoders and their held-out predictions).
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 profile = "demo"                  # "demo" (offline, CPU) or "paper" (LLaVA-1.5 narrator on a GPU runner)
 data_dir = None                   # None: $NEURRATOR_DATA, else ./data at the project root
 seed = 0
@@ -38,7 +38,7 @@ narration_batch_size = 32
 llava_model_id = "llava-hf/llava-1.5-7b-hf"   # paper profile: hub id or local path
 cache_dir = None                  # None: <data_dir>/<profile>/allen_cache (for the thumbnails)
 
-# %%
+# %% tags=["hide-input"]
 import textwrap
 
 import matplotlib.pyplot as plt
@@ -48,6 +48,7 @@ import seaborn as sns
 from sklearn.linear_model import RidgeCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from myst_nb import glue
 
 from neurrator import vlm
 from neurrator.book import environment, plotting, repro
@@ -120,8 +121,8 @@ narrations.groupby(["regime", "decoder"], sort=False).size().rename("frames narr
 # SBERT (all-MiniLM-L6-v2) cosine of each narration with the reference of its own frame
 # (**matched**), against: the same narrations paired with the references of other held-out frames
 # (**shuffled**, a derangement), a random reference caption of the same stimulus (**random
-# caption**), and the reference against nonsense sentences (**word salad**, 34 sentences written for
-# this project). The Wilcoxon signed-rank test compares matched with shuffled, frame by frame;
+# caption**), and the reference against nonsense sentences (**word salad**,
+# {glue:text}`n_word_salad` sentences written for this project). The Wilcoxon signed-rank test compares matched with shuffled, frame by frame;
 # the 95 % interval is a bootstrap over frames.
 
 # %%
@@ -135,6 +136,11 @@ for (regime, decoder), group in narrations.groupby(["regime", "decoder"], sort=F
 scored = pd.concat(scored, ignore_index=True)
 table = scoring.summary_table(scored, by=["regime", "decoder"], seed=seed)
 table["above every control"] = scoring.above_controls(table)
+above = table.loc[table["above every control"]].index
+glue("n_word_salad", len(scoring.WORD_SALAD), display=False)
+glue("regimes_above", ", ".join(f"{r} ({d})" for r, d in above) or "none", display=False)
+glue("regimes_not_above", ", ".join(f"{r} ({d})" for r, d in table.index.difference(above, sort=False)) or "none",
+     display=False)
 
 # %%
 table
@@ -151,24 +157,38 @@ ax.legend(ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=9)
 plt.show()
 
 # %% [markdown]
-# **Takeaway:** for sparse-random and contiguous-middle frames the matched score sits well above
-# shuffled pairing, random captions and word salad. For front-only frames, the second movie and
-# unseen scenes it does **not** (section 5 finds out why). The image classifier names a training
-# image for each unseen scene; its answers score about as well as the Neurrator narrations and are
-# not clearly above the controls either.
+# **Takeaway:** the matched score is above every control (shuffled pairing, random caption, word
+# salad; the column "above every control" of the table) for: {glue:text}`regimes_above`. It is not
+# for: {glue:text}`regimes_not_above`. Section 5 looks for the reason where it fails. The image
+# classifier can only name a training image for each unseen scene.
 
 # %% [markdown]
 # ## 3. Quality along the movie
-# How far can the encoder generalise from its training context? Front-only trains on frames 0–199
-# and narrates the rest of the movie; contiguous-middle holds out frames 250–449. The curve is the
+# How far can the encoder generalise from its training context? Front-only trains on frames
+# {glue:text}`front_only_trained` and narrates the rest of the movie; contiguous-middle holds out frames
+# {glue:text}`contiguous_middle_held_out` (the splits chapter 03 trained on). The curve is the
 # matched score against the distance (in frames) to the nearest training frame, with the shuffled
 # control and the random-caption floor of the same frames.
 
 # %%
+def trained_split(regime):
+    """The split chapter 03 trained ``regime``'s model on (the second movie: the sparse-random model's)."""
+    trained_regime, trained_stimulus = (splits.SECOND_MOVIE_MODEL, movie) if regime == "second_movie" else (regime, stimulus_of[regime])
+    return trained_stimulus, splits.read_split(layout.split(session_id, trained_stimulus, trained_regime))
+
+
+def frame_range(frames):
+    return f"{frames.min()}–{frames.max()}"
+
+
 def distance_to_training(regime, frames):
-    if regime == "front_only":
-        return frames - 199
-    return np.minimum(frames - 249, 450 - frames)          # contiguous middle: frames 250-449 held out
+    training = np.flatnonzero(~trained_split(regime)[1].held_out)
+    return np.abs(np.asarray(frames)[:, None] - training[None]).min(1)
+
+
+glue("front_only_trained", frame_range(np.flatnonzero(~trained_split("front_only")[1].held_out)), display=False)
+glue("contiguous_middle_held_out", frame_range(np.flatnonzero(trained_split("contiguous_middle")[1].held_out)),
+     display=False)
 
 
 fig, axes = plt.subplots(1, 2, figsize=(14, 4), sharey=True)
@@ -188,15 +208,21 @@ plt.show()
 
 # %%
 front = scored[(scored["regime"] == "front_only") & (scored["decoder"] == "Neurrator")]
-bands = pd.cut(front["frame"] - 199, [0, 100, 300, 500, 700], labels=["1-100", "101-300", "301-500", "501-700"])
+bands = pd.cut(distance_to_training("front_only", front["frame"].to_numpy()), [0, 100, 300, 500, 700],
+               labels=["1-100", "101-300", "301-500", "501-700"])
 front_bands = front.groupby(bands, observed=True)[["matched", "shuffled", "random_caption"]].mean().round(2).rename_axis(
     "front-only: frames from training")
+for band, row in front_bands.iterrows():
+    glue(f"front_{band}", f"{row['matched']:.2f} against {row['shuffled']:.2f} shuffled", display=False)
+middle = scored[(scored["regime"] == "contiguous_middle") & (scored["decoder"] == "Neurrator")]
+glue("middle_max_distance", int(distance_to_training("contiguous_middle", middle["frame"].to_numpy()).max()), display=False)
 front_bands
 
 # %% [markdown]
-# **Takeaway:** front-only narrations beat the controls only within about 100 frames of the
-# training context and fall to the controls beyond it; contiguous-middle frames, never more than
-# 100 frames from training content, stay above them.
+# **Takeaway:** front-only narrations within 100 frames of the training context score
+# {glue:text}`front_1-100`; 301–500 frames away, {glue:text}`front_301-500`: the match decays with the
+# distance to training content. Contiguous-middle frames are never more than
+# {glue:text}`middle_max_distance` frames from training content.
 
 # %% [markdown]
 # ## 4. Held-out frames, their references and the decoded narrations
@@ -238,8 +264,7 @@ plt.show()
 
 # %%
 def training_frames_and_repeats(regime):
-    trained_regime, trained_stimulus = (splits.SECOND_MOVIE_MODEL, movie) if regime == "second_movie" else (regime, stimulus_of[regime])
-    split = splits.read_split(layout.split(session_id, trained_stimulus, trained_regime))
+    trained_stimulus, split = trained_split(regime)
     return trained_stimulus, np.flatnonzero(~split.held_out), np.unique(binned[trained_stimulus].repeat[split.labels == splits.TRAIN])
 
 
@@ -310,13 +335,10 @@ plt.show()
 
 # %% [markdown]
 # ## Summary
-# - Narrations decoded from spikes for held-out frames score clearly above shuffled pairing, random
-#   captions and word salad when the frames lie among or near training content (sparse random,
-#   contiguous middle; front-only within about 100 frames).
-# - In the demo world they do not for new content (front-only beyond, the second movie) or for
-#   unseen scenes: the predictions collapse to the mean training frame, as a ridge read-out's do.
-#   The limit is what the training frames cover (and, for the scenes, how few they are), not the
-#   encoder or its training.
+# - Narrations decoded from spikes for held-out frames score above shuffled pairing, random
+#   captions and word salad in: {glue:text}`regimes_above`.
+# - They do not in: {glue:text}`regimes_not_above`. Section 5 compares those predictions with the
+#   mean training frame and a ridge read-out, and asks whether any training frame showed their content.
 #
 # ## What's next
 # Chapter 05 asks how narration fidelity grows with the number of neurons and which brain regions

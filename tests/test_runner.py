@@ -159,3 +159,27 @@ def test_publish_copies_the_results_a_notebook_wrote_in_this_run(project, tmp_pa
     published = json.loads((book / "results" / "01_first.json").read_text())
     assert published["tables"]["t"]["rows"] == {"r": {"x": 0.5}}
     assert not (book / "results" / "03_after.json").exists()
+
+
+def test_progress_echo_shows_the_newest_bar_state_rate_limited():
+    from neurrator.book.runner import ProgressEcho
+
+    now, shown = [0.0], []
+    echo = ProgressEcho("03_train", shown.append, interval=10, clock=lambda: now[0])
+    echo.write("\rtrain:   0%|          | 0/12")
+    now[0] = 3
+    echo.write("\rtrain:  25%|##5       | 3/12\rtrain:  33%|###3      | 4/12")   # too soon: not shown
+    now[0] = 11
+    echo.write("\rtrain:  50%|#####     | 6/12")
+    now[0] = 12
+    echo.write("\rtrain: 100%|##########| 12/12\n")                                  # completion: always shown
+    assert shown == ["      03_train: train:   0%|          | 0/12", "      03_train: train:  50%|#####     | 6/12",
+                     "      03_train: train: 100%|##########| 12/12"]
+
+
+def test_the_kernels_progress_reaches_the_log(project):
+    _notebook(project / "notebooks" / "01_first.py", "n = 3\n",
+              "from tqdm import tqdm\nfor _ in tqdm(range(n), desc='steps'):\n    pass\n")
+    lines = []
+    run_chain(chain_sources(project, ["01"]), runs_dir=project / "runs", progress=True, log=lines.append)
+    assert any("01_first: steps: 100%" in line for line in lines), lines

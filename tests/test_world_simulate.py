@@ -141,3 +141,18 @@ def test_simulated_session_ids_stay_out_of_the_allen_range():
     assert 715093703 not in ids                                   # a real Brain Observatory 1.1 session
     with pytest.raises(ValueError, match="no Allen session uses"):
         WorldConfig(first_session_id=715093703)
+
+
+def test_a_world_is_reused_only_when_made_by_this_code_with_this_config(tmp_path, monkeypatch):
+    from neurrator.artifacts import write_artifact
+    from neurrator.world import simulate
+
+    config = simulate.WorldConfig()
+    assert not simulate.world_is_current(tmp_path, config)                 # nothing there
+    (tmp_path / "manifest.json").write_text("{}")
+    write_artifact(tmp_path / simulate.GROUND_TRUTH, lambda p: p.write_text("id\n"), made_by="neurrator simulate",
+                   params=simulate._world_params(config))
+    assert simulate.world_is_current(tmp_path, config)
+    assert not simulate.world_is_current(tmp_path, simulate.WorldConfig(units_per_session=100))
+    monkeypatch.setattr(simulate, "WORLD_VERSION", simulate.WORLD_VERSION + 1)
+    assert not simulate.world_is_current(tmp_path, config)                 # the simulation code changed

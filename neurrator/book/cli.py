@@ -1,4 +1,5 @@
-"""Command line: ``neurrator run`` (the notebook chain) and ``neurrator env`` (what this machine has)."""
+"""Command line: ``neurrator run`` (the notebook chain), ``neurrator env`` (what this machine has) and
+``neurrator simulate`` (the demo world as an Allen cache)."""
 
 from __future__ import annotations
 

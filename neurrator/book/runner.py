@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
+import math
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -256,6 +258,28 @@ def _kernel_environment():
                 os.environ[name] = value
 
 
+class ProgressEcho:
+    """Where papermill writes a kernel's stderr while a cell runs: the newest state of the kernel's
+    progress bars (and any warning) reaches ``log``, at most once every ``interval`` seconds and
+    whenever a bar completes, so a person sees which step is running without a flood of updates."""
+
+    def __init__(self, label: str, log, interval: float = 15.0, clock=time.monotonic):
+        self.label, self.log, self.interval, self.clock = label, log, interval, clock
+        self.shown_at = -math.inf
+
+    def write(self, text: str) -> None:
+        states = [part.strip() for part in re.split(r"[\r\n]+", text) if part.strip()]
+        if not states:
+            return
+        latest, now = states[-1], self.clock()
+        if now - self.shown_at >= self.interval or re.search(r"\b100%\|", latest):
+            self.log(f"      {self.label}: {latest}")
+            self.shown_at = now
+
+    def flush(self) -> None:
+        pass
+
+
 def _execute(notebooks, declared, params, out_dir, publish_dir, cwd, progress, log) -> list[RunResult]:
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -268,9 +292,10 @@ def _execute(notebooks, declared, params, out_dir, publish_dir, cwd, progress, l
         start, start_wall = time.perf_counter(), time.time()
         tmp = output.with_name(f".{output.stem}.running.ipynb")
         try:
+            echo = {"stderr_file": ProgressEcho(src.stem, log)} if progress else {}
             executed = papermill.execute_notebook(
                 nb, str(tmp), parameters=own or None, kernel_name="python3", progress_bar=progress,
-                cwd=str(cwd) if cwd else None, request_save_on_cell_execute=True,
+                cwd=str(cwd) if cwd else None, request_save_on_cell_execute=True, **echo,
             )
         except PapermillExecutionError as err:
             os.replace(tmp, output)

@@ -4,7 +4,7 @@ nbval compares a notebook's text exactly, which holds for what is bit-reproducib
 world, shapes, counts before any floating-point model). Numbers that come out of a trained model
 are not: another processor's kernels round differently, training follows another path, and a
 rank among 900 frames or an SBERT mean moves a little. Each chapter therefore records its headline
-tables with :func:`record` (``results/<profile>/<chapter>.json`` in the data directory), each column
+tables with :func:`record` (``DataLayout.results(chapter)``: ``<data>/<profile>/results/<chapter>.json``), each column
 with a :class:`Tolerance`; publishing the book copies the file to ``book/results/``, and
 ``tests/test_headline_results.py`` compares a fresh run with the published one.
 """

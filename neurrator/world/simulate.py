@@ -9,14 +9,15 @@
    random order with blank trials, optotagging pulses at the end); firing rates with latency,
    temporal smoothing and trial-to-trial variability; inhomogeneous Poisson spikes with a
    refractory period; short-latency light responses of ChR2-tagged cells;
-4. writes the cache (CSV tables, one validated NWB per session, movie and scene templates) and the
-   ground truth beside it, each with a sidecar.
+4. writes the cache (CSV tables, one validated NWB per session, movie and scene templates, each
+   atomically) with the ground truth inside it (with a sidecar recording the config and
+   :data:`WORLD_VERSION`); the manifest comes last, so a cache without one is incomplete.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,11 @@ UNIT_TABLE_COLUMNS = [
     "velocity_above", "velocity_below",
 ]
 
+
+#: Raise when a change to the simulation changes what it writes for the same config: a cache made by an
+#: older version is then simulated again instead of being reused (2: higher-area receptive fields map
+#: both axes with their own scale; session ids moved out of the Allen range).
+WORLD_VERSION = 2
 
 #: Session ids of the demo world (session k is ``first_session_id + 17 k``). Allen's ecephys sessions use
 #: 715093703..847657808 (Visual Coding Neuropixels) and ids above 1e9 (Visual Behavior), never this range.
@@ -366,7 +372,6 @@ def _stimulus_set(stimulus_dir: Path, config: WorldConfig, progress: bool):
 
 def simulate_world(cache_dir: str | os.PathLike, config: WorldConfig | None = None, progress: bool = True) -> Path:
     """Simulate every session of ``config``, write the Allen cache and the ground truth; return the manifest path."""
-    from dataclasses import asdict
 
     from tqdm import tqdm
 
@@ -407,8 +412,25 @@ def simulate_world(cache_dir: str | os.PathLike, config: WorldConfig | None = No
     truth["readout_channels"] = truth["readout_channels"].map(lambda c: " ".join(map(str, c)))
     truth["readout_weights"] = truth["readout_weights"].map(lambda w: " ".join(map(str, w)))
     write_artifact(cache_dir / GROUND_TRUTH, lambda tmp: truth.to_csv(tmp, index=False),
-                   made_by="neurrator simulate", params=asdict(config))
+                   made_by="neurrator simulate", params=_world_params(config))
     return write_manifest(cache_dir)
+
+
+def _world_params(config: WorldConfig) -> dict:
+    return {**asdict(config), "world_version": WORLD_VERSION}
+
+
+def world_is_current(cache_dir: str | os.PathLike, config: WorldConfig) -> bool:
+    """Whether ``cache_dir`` holds a complete world simulated by this version of the code with ``config``."""
+    from neurrator.artifacts import ArtifactError, check_artifact
+
+    if not (Path(cache_dir) / "manifest.json").is_file():
+        return False
+    try:
+        check_artifact(Path(cache_dir) / GROUND_TRUTH, made_by="neurrator simulate", params=_world_params(config))
+    except ArtifactError:
+        return False
+    return True
 
 
 def load_ground_truth(cache_dir: str | os.PathLike) -> pd.DataFrame:
