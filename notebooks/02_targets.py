@@ -36,6 +36,7 @@ chunk_size = 32                  # frames per vision-tower pass when writing the
 narration_batch_size = 32        # grids per narrator call
 llava_model_id = "llava-hf/llava-1.5-7b-hf"   # paper profile: hub id or local path
 blip2_model_id = "Salesforce/blip2-opt-2.7b"  # paper profile: reference captioner
+field_of_view = "pad"            # paper profile: "pad" (whole frame, LLaVA-1.5's own choice), "crop" or "squeeze"
 
 # %% tags=["hide-input"]
 import textwrap
@@ -83,12 +84,17 @@ plt.show()
 
 # %% [markdown]
 # ## 2. Target grids in the patch-target store
-# The backend's own vision tower turns each frame into a grid of patch vectors. The store writes
-# them chunk by chunk into a float16 array on disk and records, in a sidecar, the backend, layer,
-# preprocessing and a hash of the frames.
+# The backend's own vision tower turns each frame into a grid of patch vectors. A 304 × 608 Allen
+# frame is wider than the square a vision tower sees, so the **field of view** is a choice, recorded
+# with the targets and used for the reference captions too: `paper` pads the whole frame to a square
+# (LLaVA-1.5's own preprocessing; `field_of_view = "crop"` would keep only the middle half, as CLIP's
+# processor does), `demo` resizes the whole frame to EfficientNet's square input. The store writes
+# the grids chunk by chunk into a float16 array on disk and records, in a sidecar, the backend,
+# layer, field of view, preprocessing and a hash of the frames.
 
 # %%
-backend = vlm.load_backend(profile, **({"model_id": llava_model_id} if profile == "paper" else {"cache_dir": layout.models}))
+backend = vlm.load_backend(profile, **({"model_id": llava_model_id, "field_of_view": field_of_view} if profile == "paper"
+                                       else {"cache_dir": layout.models}))
 store = PatchTargetStore(layout.targets)
 targets = {}
 for name, stack in frames.items():

@@ -123,3 +123,16 @@ def test_spec_is_json_serialisable(captioner, tiny_blip2_dir):
     assert spec["prompt"] is None
     assert spec["dtype"] == "float32"
     assert spec["image_processor"]["size"] == {"height": IMAGE_SIZE, "width": IMAGE_SIZE}
+
+
+def test_captions_see_the_field_of_view_of_the_targets(captioner, tiny_blip2_dir):
+    from neurrator.vlm.captions import reference_captions
+
+    assert captioner.field_of_view == "pad" and captioner.spec()["field_of_view"] == "pad"
+
+    class Backend:  # stands in for a paper backend: only its field of view matters here
+        field_of_view = "crop"
+
+    frames = np.random.default_rng(1).integers(0, 256, size=(2, 16, 32), dtype=np.uint8)
+    _, spec = reference_captions("paper", frames, None, Backend(), blip2_model_id=str(tiny_blip2_dir))
+    assert spec["field_of_view"] == "crop"

@@ -59,6 +59,10 @@ def test_no_deps_packages_are_listed_pinned_and_installed(project_root):
     assert importlib.util.find_spec("llama_cpp") is None
 
 
+def test_the_installer_finds_the_projects_pyproject(project_root):
+    assert install.PYPROJECT == project_root / "pyproject.toml"
+
+
 def test_missing_reports_wrong_versions_and_rejects_unpinned():
     assert install.missing(["pyyaml==0.0.1"]) == ["pyyaml==0.0.1"]
     assert install.missing(["surely-not-installed-pkg==1.0"]) == ["surely-not-installed-pkg==1.0"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from neurrator.vlm.base import PROMPT
+from neurrator.vlm.base import PROMPT, processor_fill, square_field_of_view
 from neurrator.vlm.llava import LlavaBackend
 from tiny_llava import NUM_PATCHES, VISION_HIDDEN, build_tiny_llava
 
@@ -34,7 +34,8 @@ def targets(backend, frames) -> np.ndarray:
 
 def pixel_path(backend: LlavaBackend, frame: np.ndarray) -> tuple[dict, list[int]]:
     """The processor's inputs for one frame and the tokens LLaVA generates from its pixels."""
-    inputs = backend.processor(text=PROMPT, images=np.repeat(frame[..., None], 3, axis=-1), return_tensors="pt")
+    image = square_field_of_view(frame[None], backend.field_of_view, processor_fill(backend.processor.image_processor))[0]
+    inputs = backend.processor(text=PROMPT, images=image, return_tensors="pt")
     with torch.no_grad():
         output = backend.model.generate(**inputs, do_sample=False, num_beams=1, max_new_tokens=MAX_NEW_TOKENS)
     return inputs, backend._until_eos(output[0, inputs["input_ids"].shape[1]:].tolist())
@@ -104,3 +105,12 @@ def test_missing_checkpoint_gives_clear_error(tmp_path):
     with pytest.raises(OSError, match="local") as error:
         LlavaBackend(str(missing), device="cpu")
     assert str(missing) in str(error.value)
+
+
+def test_the_field_of_view_is_explicit_recorded_and_changes_the_targets(backend, frames, targets, tmp_path_factory):
+    assert backend.field_of_view == "pad" and backend.target_spec()["field_of_view"] == "pad"
+    cropped = LlavaBackend(backend.model_id, device="cpu", max_new_tokens=2, field_of_view="crop")
+    assert cropped.target_spec()["field_of_view"] == "crop"
+    assert not np.allclose(cropped.compute_targets(frames), targets)   # a wide frame: the crop drops its sides
+    with pytest.raises(ValueError, match="unknown field of view"):
+        LlavaBackend(backend.model_id, device="cpu", field_of_view="stretch")

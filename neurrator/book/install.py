@@ -15,6 +15,10 @@ from importlib import metadata
 from pathlib import Path
 
 
+#: the project's pyproject.toml (this file is neurrator/book/install.py)
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+
+
 def no_deps_requirements(pyproject: str | Path) -> list[str]:
     data = tomllib.loads(Path(pyproject).read_text())
     return list(data.get("tool", {}).get("neurrator", {}).get("no-deps", []))
@@ -38,7 +42,7 @@ def missing(requirements: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pyproject", default=str(Path(__file__).resolve().parents[1] / "pyproject.toml"))
+    parser.add_argument("--pyproject", default=str(PYPROJECT))
     args = parser.parse_args(argv)
     todo = missing(no_deps_requirements(args.pyproject))
     if not todo:

@@ -73,6 +73,44 @@ def frames_to_rgb(frames: np.ndarray) -> np.ndarray:
     raise ValueError(f"frames must have shape (N, H, W) or (N, H, W, 3), got {frames.shape}")
 
 
+#: How a 304 x 608 Allen frame becomes the square image a vision tower sees; targets and reference
+#: captions must use the same one. "pad": the whole frame, padded to a square with ``fill`` (LLaVA-1.5's
+#: own preprocessing, ``image_aspect_ratio: pad``, the default); "crop": the centre square, i.e. the
+#: middle half of the frame (what CLIP's processor does to a wide image); "squeeze": the whole frame
+#: resized to a square, distorted (what BLIP-2's processor does).
+FIELDS_OF_VIEW = ("pad", "crop", "squeeze")
+
+
+def square_field_of_view(frames: np.ndarray, field_of_view: str = "pad",
+                         fill: tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:
+    """uint8 frames ``(N, H, W[, 3])`` -> square RGB ``(N, S, S, 3)`` with the chosen :data:`FIELDS_OF_VIEW`."""
+    rgb = frames_to_rgb(frames)
+    n, height, width, _ = rgb.shape
+    if field_of_view == "pad":
+        side = max(height, width)
+        out = np.empty((n, side, side, 3), np.uint8)
+        out[:] = np.asarray(fill, np.uint8)
+        top, left = (side - height) // 2, (side - width) // 2
+        out[:, top:top + height, left:left + width] = rgb
+        return out
+    if field_of_view == "crop":
+        side = min(height, width)
+        top, left = (height - side) // 2, (width - side) // 2
+        return np.ascontiguousarray(rgb[:, top:top + side, left:left + side])
+    if field_of_view == "squeeze":
+        from PIL import Image
+
+        side = min(height, width)
+        return np.stack([np.asarray(Image.fromarray(f).resize((side, side), Image.BICUBIC)) for f in rgb]) \
+            if n else np.zeros((0, side, side, 3), np.uint8)
+    raise ValueError(f"unknown field of view {field_of_view!r}: use one of {', '.join(FIELDS_OF_VIEW)}")
+
+
+def processor_fill(image_processor) -> tuple[int, int, int]:
+    """The padding colour LLaVA-1.5 uses: the processor's ``image_mean`` in 0-255."""
+    return tuple(int(round(255 * m)) for m in getattr(image_processor, "image_mean", (0, 0, 0)))
+
+
 def check_grids(grids: Any, grid_shape: tuple[int, int]) -> np.ndarray:
     """Patch grids as float32 ``(N, patches, dim)``, refusing a shape that is not the backend's."""
     grids = np.asarray(grids, dtype=np.float32)

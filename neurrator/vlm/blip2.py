@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .base import frames_to_rgb, load_frozen, resolve_device, resolve_dtype
+from .base import FIELDS_OF_VIEW, load_frozen, processor_fill, resolve_device, resolve_dtype, square_field_of_view
 
 DEFAULT_MODEL_ID = "Salesforce/blip2-opt-2.7b"
 
@@ -27,9 +27,13 @@ class Blip2Captioner:
         dtype: torch.dtype | str | None = None,
         max_new_tokens: int = 30,
         prompt: str | None = None,
+        field_of_view: str = "pad",
     ):
         from transformers import Blip2ForConditionalGeneration
 
+        if field_of_view not in FIELDS_OF_VIEW:
+            raise ValueError(f"unknown field of view {field_of_view!r}: use one of {', '.join(FIELDS_OF_VIEW)}")
+        self.field_of_view = field_of_view
         self.model_id = str(model_id)
         self.revision = revision
         self.device = resolve_device(device)
@@ -81,7 +85,7 @@ class Blip2Captioner:
 
     def caption(self, frames: np.ndarray, batch_size: int = 16, progress: bool = False) -> list[str]:
         """One caption per uint8 frame ``(N, H, W)`` or ``(N, H, W, 3)``, in order."""
-        rgb = frames_to_rgb(frames)
+        rgb = square_field_of_view(frames, self.field_of_view, processor_fill(self.processor.image_processor))
         starts = range(0, len(rgb), batch_size)
         captions: list[str] = []
         for start in tqdm(starts, desc="BLIP-2 captions", unit="batch", disable=not progress):
@@ -102,6 +106,7 @@ class Blip2Captioner:
             "decoding": "greedy",
             "max_new_tokens": self.max_new_tokens,
             "prompt": self.prompt,
+            "field_of_view": self.field_of_view,
             "image_processor": {
                 "class": type(image_processor).__name__,
                 **json.loads(image_processor.to_json_string()),

@@ -33,7 +33,8 @@ def reference_captions(profile: str, frames: np.ndarray, target_array: np.ndarra
         return oracle_captions(backend, target_array, batch_size=batch_size, progress=progress), spec
     from neurrator.vlm.blip2 import DEFAULT_MODEL_ID, Blip2Captioner
 
-    captioner = Blip2Captioner(blip2_model_id or DEFAULT_MODEL_ID)
+    # the captions see what the targets saw: the backend's field of view
+    captioner = Blip2Captioner(blip2_model_id or DEFAULT_MODEL_ID, field_of_view=backend.field_of_view)
     return captioner.caption(frames, batch_size=batch_size, progress=progress), captioner.spec()
 
 

