@@ -183,3 +183,13 @@ def test_the_kernels_progress_reaches_the_log(project):
     lines = []
     run_chain(chain_sources(project, ["01"]), runs_dir=project / "runs", progress=True, log=lines.append)
     assert any("01_first: steps: 100%" in line for line in lines), lines
+
+
+def test_published_streams_show_nothing_of_the_machine(tmp_path):
+    from neurrator.book.runner import machine_free
+
+    bar = "train: 100%|##########| 12/12 [01:23<00:00,  6.91s/epoch, loss=0.41]\n"
+    assert machine_free(bar, None) == "train: 100%|##########| 12/12\n"
+    warning = f"{tmp_path}/.venv/lib/python3.11/site-packages/hdmf/build.py:687: Warning: x\n"
+    assert machine_free(warning, tmp_path) == ".venv/lib/python3.11/site-packages/hdmf/build.py:687: Warning: x\n"
+    assert machine_free("loss [0.5, 0.6]\n", tmp_path) == "loss [0.5, 0.6]\n"   # not a timing

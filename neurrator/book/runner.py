@@ -162,9 +162,21 @@ def collapse_streams(outputs: list) -> list:
     return merged
 
 
-def strip_volatile(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Drop timings, absolute paths and random ids, and collapse progress-bar ticks, so republishing
-    gives small diffs."""
+#: a progress bar's elapsed<remaining, rate: how fast this machine was, not what it computed
+_BAR_TIMING = re.compile(r" ?\[\d+(?::\d+)+<[^\]]*\]")
+
+
+def machine_free(text: str, root: str | os.PathLike | None) -> str:
+    """Stream text without what only the building machine knows: progress-bar timings, and the
+    project's absolute path (paths are shown relative to the project)."""
+    text = _BAR_TIMING.sub("", text)
+    return text.replace(str(Path(root).resolve()) + os.sep, "") if root else text
+
+
+def strip_volatile(nb: nbformat.NotebookNode, root: str | os.PathLike | None = None) -> nbformat.NotebookNode:
+    """Drop timings, the project's absolute path and random ids, and collapse progress-bar ticks, so
+    republishing gives small diffs and the book shows nothing of the machine that built it (but in
+    chapter 00, whose printed tables are about that machine). ``root``: the project folder."""
     nb = copy.deepcopy(nb)
     parameters = nb.metadata.pop("papermill", {}).get("parameters")
     if parameters:  # keep what the published run was parameterised with
@@ -175,6 +187,9 @@ def strip_volatile(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         cell.metadata.pop("execution", None)
         if "outputs" in cell:
             cell.outputs = collapse_streams(cell.outputs)
+            for out in cell.outputs:
+                if out.get("output_type") == "stream":
+                    out["text"] = machine_free(out["text"], root)
         digest = hashlib.sha1(f"{index}:{cell.source}".encode()).hexdigest()[:8]
         cell["id"] = f"c{index:03d}-{digest}"
     return nb
@@ -308,7 +323,8 @@ def _execute(notebooks, declared, params, out_dir, publish_dir, cwd, progress, l
         seconds = time.perf_counter() - start
         published = None
         if publish_dir is not None:
-            published = write_notebook_atomic(strip_volatile(executed), Path(publish_dir) / f"{src.stem}.ipynb")
+            published = write_notebook_atomic(strip_volatile(executed, root=Path(publish_dir).resolve().parent),
+                                              Path(publish_dir) / f"{src.stem}.ipynb")
             publish_results(src.stem, own, Path(publish_dir), since=start_wall)
         log(f"    done in {seconds:.1f} s -> {output}" + (f" (published {published})" if published else ""))
         results.append(RunResult(src.stem, output, seconds, published))
