@@ -168,13 +168,13 @@ pd.DataFrame([{"stimulus": s, "bins": binned[session_id, s].counts.shape[0], "un
                "MB": round(binned[session_id, s].counts.nbytes / 2**20, 1)} for s in stimuli])
 
 # %%
-layouts = {regime: splits.split_bins(first.frame, first.repeat, first.bin_start, regime=regime,
-                                     fractions=tuple(split_fractions), seed=seed) for regime in regimes}
+regime_splits = {regime: splits.split_bins(first.frame, first.repeat, first.bin_start, regime=regime,
+                                           fractions=tuple(split_fractions), seed=seed) for regime in regimes}
 fig, axes = plt.subplots(len(regimes), 1, figsize=(10, 1.1 * len(regimes) + 0.6), sharex=True)
 cmap = plt.matplotlib.colors.ListedColormap(["#dddddd", "C0", "C1", "C3"])
-for ax, (regime, layout) in zip(axes, layouts.items()):
+for ax, (regime, split) in zip(axes, regime_splits.items()):
     grid = np.full((first.repeat.max() + 1, first.frame.max() + 1), -1)
-    grid[first.repeat, first.frame] = layout.labels
+    grid[first.repeat, first.frame] = split.labels
     ax.imshow(grid + 1, aspect="auto", cmap=cmap, vmin=0, vmax=3, interpolation="nearest")
     ax.set_ylabel(regime, rotation=0, ha="right", va="center")
     ax.set_yticks([])
@@ -185,7 +185,7 @@ plt.show()
 # %% tags=["nbval-check-output"]
 pd.DataFrame([{"regime": r, **{name: len(l.centres[k]) for name, k in [("train windows", 0), ("validation windows", 1),
                                                                          ("test windows", 2)]},
-               "held-out frames": int(l.held_out.sum())} for r, l in layouts.items()]).set_index("regime")
+               "held-out frames": int(l.held_out.sum())} for r, l in regime_splits.items()]).set_index("regime")
 
 # %% [markdown]
 # **Takeaway:** training windows never contain a held-out frame — not even windows centred next to
