@@ -48,7 +48,6 @@ import pandas as pd
 import seaborn as sns
 from myst_nb import glue
 
-from neurrator import config
 from neurrator.book import plotting
 from neurrator.data import allen, optotagging, splits
 from neurrator.data.binning import bin_spikes

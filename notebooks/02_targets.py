@@ -45,7 +45,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from neurrator import config, vlm
+from neurrator import vlm
 from neurrator.book import environment, plotting, repro
 from neurrator.data import allen
 from neurrator.evaluation import results
