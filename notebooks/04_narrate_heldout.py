@@ -136,11 +136,13 @@ for (regime, decoder), group in narrations.groupby(["regime", "decoder"], sort=F
 scored = pd.concat(scored, ignore_index=True)
 table = scoring.summary_table(scored, by=["regime", "decoder"], seed=seed)
 table["above every control"] = scoring.above_controls(table)
-above = table.loc[table["above every control"]].index
+def conditions(rows):
+    return ", ".join(f"{r} ({d})" for r, d in zip(rows["regime"], rows["decoder"])) or "none"
+
+
 glue("n_word_salad", len(scoring.WORD_SALAD), display=False)
-glue("regimes_above", ", ".join(f"{r} ({d})" for r, d in above) or "none", display=False)
-glue("regimes_not_above", ", ".join(f"{r} ({d})" for r, d in table.index.difference(above, sort=False)) or "none",
-     display=False)
+glue("regimes_above", conditions(table[table["above every control"]]), display=False)
+glue("regimes_not_above", conditions(table[~table["above every control"]]), display=False)
 
 # %%
 table
