@@ -198,7 +198,7 @@ pd.DataFrame([{"regime": r, **{name: len(l.centres[k]) for name, k in [("train w
 # %%
 tags = pd.concat([optotagging.tag_units(rec, allen.select_units(rec.units, "visual cortex")).assign(
     session_id=sid, genotype=allen.short_genotype(rec.genotype)) for sid, rec in recordings.items()])
-optotagging.save_tags(tags, layout.optotagging, sessions=sorted(map(int, recordings)))
+tags_file = optotagging.save_tags(tags, layout.optotagging, sessions=sorted(map(int, recordings)))
 
 # %% tags=["nbval-check-output"]
 tag_counts = tags.groupby("genotype")["tagged"].agg(cortical_units="size", tagged="sum")
