@@ -121,9 +121,16 @@ def test_figures_are_kept_even_when_the_caller_uses_agg(project, monkeypatch):
 def test_running_leaves_the_environment_as_it_was(project, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
-    _notebook(project / "notebooks" / "01_first.py", "scale = 1\n", "print(scale)\n")
+    monkeypatch.delenv("PYTHONWARNINGS", raising=False)
+    _notebook(project / "notebooks" / "01_first.py", "scale = 1\n",
+              "import warnings\nwarnings.warn('IProgress not found. Please update jupyter and ipywidgets.')\n"
+              "warnings.warn('a warning the reader must see')\n")
     run_chain(chain_sources(project, ["01"]), runs_dir=project / "runs", progress=False, log=lambda m: None)
     assert os.environ["PATH"] == "/usr/bin:/bin" and os.environ["MPLBACKEND"] == "Agg"
+    assert "PYTHONWARNINGS" not in os.environ
+    nb = nbformat.read(project / "runs" / "demo" / "01_first.ipynb", as_version=4)
+    text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "IProgress" not in text and "a warning the reader must see" in text
 
 
 def test_publishing_keeps_only_the_last_state_of_progress_bars():

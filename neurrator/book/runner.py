@@ -259,10 +259,13 @@ def _kernel_environment():
 
     The kernel ("python3") must be this environment's Python, and must draw figures inline even
     when the caller's environment says MPLBACKEND=Agg (that would silently drop every figure).
+    tqdm.auto warns "IProgress not found" in a kernel without ipywidgets; the book shows text
+    progress bars on purpose, so the kernels ignore that one warning.
     """
-    saved = {name: os.environ.get(name) for name in ("PATH", "MPLBACKEND")}
+    saved = {name: os.environ.get(name) for name in ("PATH", "MPLBACKEND", "PYTHONWARNINGS")}
     os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + (saved["PATH"] or "")
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [saved["PYTHONWARNINGS"], KERNEL_WARNING_FILTER]))
     try:
         yield
     finally:
@@ -271,6 +274,10 @@ def _kernel_environment():
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+#: the one warning the notebook kernels ignore (see :func:`_kernel_environment`)
+KERNEL_WARNING_FILTER = "ignore:IProgress not found:Warning"
 
 
 class ProgressEcho:
