@@ -40,16 +40,20 @@ class Outputs:
     """What a fitted decoder outputs: its shape, and for the retrieval objectives the training frames."""
 
     shape: tuple[int, ...]
-    classes: np.ndarray | None = None      # frame id of each candidate / logit
+    classes: np.ndarray | None = None      # sorted frame id of each candidate / logit
     candidates: np.ndarray | None = None   # infonce: pooled target grid of each class
 
     def labels(self, frames: np.ndarray, device: torch.device) -> torch.Tensor:
-        lookup = {int(f): i for i, f in enumerate(self.classes)}
-        return torch.as_tensor([lookup[int(f)] for f in frames], device=device)
+        """The class index of each frame (a binary search per batch; every frame must have a class)."""
+        frames = np.asarray(frames)
+        index = np.searchsorted(self.classes, frames)
+        if len(frames) and (index.max() >= len(self.classes) or not np.array_equal(self.classes[index], frames)):
+            raise KeyError(f"frame(s) {sorted(set(frames.tolist()) - set(self.classes.tolist()))[:5]} have no class")
+        return torch.as_tensor(index, device=device)
 
     def known(self, frames: np.ndarray) -> np.ndarray:
-        """Which frames have a class (all of them for ``patches``)."""
-        return np.ones(len(frames), bool) if self.classes is None else np.isin(frames, self.classes)
+        """Which frames have a class (retrieval objectives)."""
+        return np.isin(frames, self.classes)
 
 
 class Objective:
