@@ -81,9 +81,16 @@ def frames_to_rgb(frames: np.ndarray) -> np.ndarray:
 FIELDS_OF_VIEW = ("pad", "crop", "squeeze")
 
 
+def check_field_of_view(field_of_view: str) -> str:
+    if field_of_view not in FIELDS_OF_VIEW:
+        raise ValueError(f"unknown field of view {field_of_view!r}: use one of {', '.join(FIELDS_OF_VIEW)}")
+    return field_of_view
+
+
 def square_field_of_view(frames: np.ndarray, field_of_view: str = "pad",
                          fill: tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:
     """uint8 frames ``(N, H, W[, 3])`` -> square RGB ``(N, S, S, 3)`` with the chosen :data:`FIELDS_OF_VIEW`."""
+    check_field_of_view(field_of_view)
     rgb = frames_to_rgb(frames)
     n, height, width, _ = rgb.shape
     if field_of_view == "pad":
@@ -97,13 +104,11 @@ def square_field_of_view(frames: np.ndarray, field_of_view: str = "pad",
         side = min(height, width)
         top, left = (height - side) // 2, (width - side) // 2
         return np.ascontiguousarray(rgb[:, top:top + side, left:left + side])
-    if field_of_view == "squeeze":
-        from PIL import Image
+    from PIL import Image  # "squeeze"
 
-        side = min(height, width)
-        return np.stack([np.asarray(Image.fromarray(f).resize((side, side), Image.BICUBIC)) for f in rgb]) \
-            if n else np.zeros((0, side, side, 3), np.uint8)
-    raise ValueError(f"unknown field of view {field_of_view!r}: use one of {', '.join(FIELDS_OF_VIEW)}")
+    side = min(height, width)
+    return np.stack([np.asarray(Image.fromarray(f).resize((side, side), Image.BICUBIC)) for f in rgb]) \
+        if n else np.zeros((0, side, side, 3), np.uint8)
 
 
 def processor_fill(image_processor) -> tuple[int, int, int]:

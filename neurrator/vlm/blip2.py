@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .base import FIELDS_OF_VIEW, load_frozen, processor_fill, resolve_device, resolve_dtype, square_field_of_view
+from .base import check_field_of_view, load_frozen, processor_fill, resolve_device, resolve_dtype, square_field_of_view
 
 DEFAULT_MODEL_ID = "Salesforce/blip2-opt-2.7b"
 
@@ -31,9 +31,7 @@ class Blip2Captioner:
     ):
         from transformers import Blip2ForConditionalGeneration
 
-        if field_of_view not in FIELDS_OF_VIEW:
-            raise ValueError(f"unknown field of view {field_of_view!r}: use one of {', '.join(FIELDS_OF_VIEW)}")
-        self.field_of_view = field_of_view
+        self.field_of_view = check_field_of_view(field_of_view)
         self.model_id = str(model_id)
         self.revision = revision
         self.device = resolve_device(device)

@@ -13,7 +13,7 @@ import json
 import numpy as np
 import torch
 
-from .base import (FIELDS_OF_VIEW, PROMPT, VisionLanguageBackend, check_grids, load_frozen, processor_fill,
+from .base import (PROMPT, VisionLanguageBackend, check_field_of_view, check_grids, load_frozen, processor_fill,
                    resolve_device, resolve_dtype, square_field_of_view)
 
 DEFAULT_MODEL_ID = "llava-hf/llava-1.5-7b-hf"
@@ -43,9 +43,7 @@ class LlavaBackend(VisionLanguageBackend):
     ):
         from transformers import LlavaForConditionalGeneration
 
-        if field_of_view not in FIELDS_OF_VIEW:
-            raise ValueError(f"unknown field of view {field_of_view!r}: use one of {', '.join(FIELDS_OF_VIEW)}")
-        self.field_of_view = field_of_view
+        self.field_of_view = check_field_of_view(field_of_view)
         self.model_id = str(model_id)
         self.revision = revision
         self.device = resolve_device(device)
