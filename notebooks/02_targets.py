@@ -36,6 +36,7 @@ chunk_size = 32                  # frames per vision-tower pass when writing the
 narration_batch_size = 32        # grids per narrator call
 llava_model_id = "llava-hf/llava-1.5-7b-hf"   # paper profile: hub id or local path
 blip2_model_id = "Salesforce/blip2-opt-2.7b"  # paper profile: reference captioner
+caption_max_new_tokens = 30      # paper profile: longest BLIP-2 caption, in tokens
 field_of_view = "pad"            # paper profile: "pad" (whole frame, LLaVA-1.5's own choice), "crop" or "squeeze"
 
 # %% tags=["hide-input"]
@@ -142,7 +143,8 @@ plt.show()
 reference = {}
 for name, stack in frames.items():
     reference[name], caption_spec = captions.reference_captions(
-        profile, stack, targets[name], backend, blip2_model_id=blip2_model_id, batch_size=narration_batch_size)
+        profile, stack, targets[name], backend, blip2_model_id=blip2_model_id, batch_size=narration_batch_size,
+        max_new_tokens=caption_max_new_tokens)
     captions.write_captions(layout.captions(name), name, range(len(stack)),
                             reference[name], caption_spec, inputs={"targets": store.path(name)})
 examples = np.linspace(0, len(frames["natural_scenes"]) - 1, 8).astype(int)

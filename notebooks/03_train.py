@@ -57,7 +57,9 @@ from neurrator.data.binning import BinnedStimulus
 from neurrator.layout import DataLayout
 from neurrator.vlm.targets import PatchTargetStore
 from neurrator.models.objectives import pooled_targets
-from neurrator.models.training import SpikeDecoder, preset, write_predictions
+from neurrator.models.predictions import read_predictions, write_predictions
+from neurrator.models.training import SpikeDecoder, preset
+from neurrator.rowfiles import select
 from neurrator.data.windows import regime_windows
 
 plotting.set_theme()
@@ -187,38 +189,40 @@ trained_on["second_movie"] = (movie, splits.SECOND_MOVIE_MODEL)
 
 
 def predict_heldout(stimulus, regime, decoder, windows):
-    frame_ids, grids = decoder.predict(windows, by_frame=True)
-    write_predictions(layout.predictions(session_id, stimulus, regime), frame_ids, grids,
-                      params={"session_id": session_id, "stimulus": stimulus, "regime": regime},
-                      inputs={"decoder": layout.decoder(session_id, *trained_on[regime])})
-    return frame_ids, grids
+    """Stream each frame's averaged grid to disk (a block of frames at a time) and open it for reading."""
+    frame_ids, blocks = decoder.predict_by_frame(windows)
+    path = write_predictions(layout.predictions(session_id, stimulus, regime), frame_ids, blocks, out_shape=decoder.out_shape_,
+                             params={"session_id": session_id, "stimulus": stimulus, "regime": regime},
+                             inputs={"decoder": layout.decoder(session_id, *trained_on[regime])})
+    return read_predictions(path)
 
 
-heldout = {regime: (stim, *predict_heldout(stim, regime, decoders[regime], data.test)) for regime, (stim, data) in runs.items()}
+heldout = {regime: (stim, predict_heldout(stim, regime, decoders[regime], data.test)) for regime, (stim, data) in runs.items()}
 second_model = decoders[splits.SECOND_MOVIE_MODEL]
 second = regime_windows(binned[second_movie], "second_movie", zscore=second_model.zscore_, **options)
-heldout["second_movie"] = (second_movie, *predict_heldout(second_movie, "second_movie", second_model, second.test))
+heldout["second_movie"] = (second_movie, predict_heldout(second_movie, "second_movie", second_model, second.test))
 
 # %%
 rng = np.random.default_rng(seed)
 references = {name: captions.read_captions(layout.captions(name)) for name in binned}
 pooled_all = {name: pooled_targets(targets[name], np.arange(targets[name].shape[0])) for name in binned}
 rows, ranks = [], {}
-for regime, (stim, frame_ids, grids) in heldout.items():
-    true = targets[stim].rows(frame_ids)
+for regime, (stim, predicted) in heldout.items():
+    frame_ids, grids = predicted.frame_ids, predicted.outputs          # grids: rows on disk, read in chunks
     shuffle = rng.permutation(len(frame_ids))
     labels = np.array([references[stim][f] for f in frame_ids])
-    ranks[regime] = metrics.ranks_among(grids.mean(1), pooled_all[stim], frame_ids)
+    pooled, pooled_true = metrics.patch_means(grids), pooled_all[stim][frame_ids]
+    ranks[regime] = metrics.ranks_among(pooled, pooled_all[stim], frame_ids)
     summary = metrics.summarise_ranks(ranks[regime], len(pooled_all[stim]))
     rows.append({"regime": regime, "stimulus": stim, "held-out frames": len(frame_ids),
-                 "patch cosine": metrics.mean_patch_cosine(grids, true),
-                 "patch cosine (shuffled)": metrics.mean_patch_cosine(grids, true[shuffle]),
-                 "CKA": metrics.linear_cka(grids.mean(1), true.mean(1)),
-                 "CKA (shuffled)": metrics.linear_cka(grids.mean(1), true[shuffle].mean(1)),
+                 "patch cosine": metrics.mean_patch_cosine(grids, select(targets[stim], frame_ids)),
+                 "patch cosine (shuffled)": metrics.mean_patch_cosine(grids, select(targets[stim], frame_ids[shuffle])),
+                 "CKA": metrics.linear_cka(pooled, pooled_true),
+                 "CKA (shuffled)": metrics.linear_cka(pooled, pooled_true[shuffle]),
                  "R@1": summary["R@1"], "R@10": summary["R@10"], "median rank": summary["median_rank"],
                  "median rank (chance)": summary["chance_median_rank"],
-                 "KNN purity": metrics.knn_purity(grids.mean(1), labels, k=min(5, len(labels) - 1)),
-                 "KNN purity (shuffled)": metrics.knn_purity(grids.mean(1), labels[shuffle], k=min(5, len(labels) - 1))})
+                 "KNN purity": metrics.knn_purity(pooled, labels, k=min(5, len(labels) - 1)),
+                 "KNN purity (shuffled)": metrics.knn_purity(pooled, labels[shuffle], k=min(5, len(labels) - 1))})
 embedding_table = pd.DataFrame(rows).set_index("regime")
 
 # %%
@@ -263,7 +267,7 @@ plt.show()
 # all frames of the movie; chapter 04 shows what the image classifier does with unseen images.
 
 # %%
-stim, frame_ids, _ = heldout["sparse_random"]
+stim, frame_ids = heldout["sparse_random"][0], heldout["sparse_random"][1].frame_ids
 infonce = retrieval["infonce"]
 _, embeddings = infonce.predict(runs["sparse_random"][1].test, by_frame=True)
 variant_ranks = {"Neurrator (patch grid, averaged)": ranks["sparse_random"],

@@ -36,6 +36,7 @@ scenes = "natural_scenes"
 regimes = ["sparse_random", "contiguous_middle", "front_only", "second_movie", "scene_identity"]
 narration_batch_size = 32
 llava_model_id = "llava-hf/llava-1.5-7b-hf"   # paper profile: hub id or local path
+sbert_model_id = "sentence-transformers/all-MiniLM-L6-v2"   # paper profile: hub id or local path (demo: packaged copy)
 cache_dir = None                  # None: <data_dir>/<profile>/allen_cache (for the thumbnails)
 
 # %% tags=["hide-input"]
@@ -60,7 +61,7 @@ from neurrator.evaluation.narration import narrate_batch, write_narrations
 from neurrator.layout import DataLayout
 from neurrator.vlm.targets import PatchTargetStore
 from neurrator.models.objectives import pooled_targets
-from neurrator.models.training import read_predictions
+from neurrator.models.predictions import read_predictions
 
 plotting.set_theme()
 environment.quiet_model_loading()
@@ -89,7 +90,7 @@ tables = []
 for regime in regimes:
     stimulus = stimulus_of[regime]
     predicted = read_predictions(layout.predictions(session_id, stimulus, regime))
-    tables.append(narrate_batch(backend, predicted["frame_ids"], predicted["outputs"], references=references[stimulus],
+    tables.append(narrate_batch(backend, predicted.frame_ids, predicted.outputs, references=references[stimulus],
                                 stimulus=stimulus, regime=regime, session_id=session_id, population="all units",
                                 batch_size=narration_batch_size, progress=True))
 narrations = pd.concat(tables, ignore_index=True)
@@ -101,11 +102,11 @@ narrations = pd.concat(tables, ignore_index=True)
 
 # %%
 classifier = read_predictions(layout.predictions(session_id, scenes, "scene_identity", "classifier"))
-guessed = classifier["classes"][classifier["outputs"].argmax(1)]
+guessed = classifier.classes[np.asarray(classifier.outputs).argmax(1)]
 classifier_table = pd.DataFrame({"session_id": session_id, "population": "all units", "stimulus": scenes,
-                                 "regime": "scene_identity", "frame": classifier["frame_ids"],
+                                 "regime": "scene_identity", "frame": classifier.frame_ids,
                                  "narration": [references[scenes][int(g)] for g in guessed],
-                                 "reference": [references[scenes][int(f)] for f in classifier["frame_ids"]]})
+                                 "reference": [references[scenes][int(f)] for f in classifier.frame_ids]})
 narrations["decoder"] = "Neurrator"
 classifier_table["decoder"] = "image classifier"
 narrations = pd.concat([narrations, classifier_table], ignore_index=True)
@@ -126,7 +127,7 @@ narrations.groupby(["regime", "decoder"], sort=False).size().rename("frames narr
 # the 95 % interval is a bootstrap over frames.
 
 # %%
-model = sbert.load_sbert(profile)
+model = sbert.load_sbert(profile, **({"model_id": sbert_model_id} if profile == "paper" else {}))
 scored = []
 for (regime, decoder), group in narrations.groupby(["regime", "decoder"], sort=False):
     pool = list(references[group["stimulus"].iloc[0]].values())
@@ -231,8 +232,8 @@ front_bands
 
 # %%
 cache = allen.open_cache(layout.allen_cache)
-picks = scored[scored["decoder"] == "Neurrator"].groupby("regime", sort=False).apply(
-    lambda g: g.sample(2, random_state=seed) if len(g) >= 2 else g).reset_index(drop=True)
+picks = pd.concat([g.sample(min(2, len(g)), random_state=seed)
+                   for _, g in scored[scored["decoder"] == "Neurrator"].groupby("regime", sort=False)], ignore_index=True)
 images = {name: allen.stimulus_frames(cache, name) for name in picks["stimulus"].unique()}
 fig, axes = plt.subplots(2, 5, figsize=(16, 7.5))
 for ax, (_, row) in zip(axes.T.flat, picks.iterrows()):
@@ -277,7 +278,7 @@ for regime in regimes:
     stimulus = stimulus_of[regime]
     trained_stimulus, train_frames, train_repeats = training_frames_and_repeats(regime)
     predicted = read_predictions(layout.predictions(session_id, stimulus, regime))
-    frame_ids, pooled_pred = predicted["frame_ids"], predicted["outputs"].mean(1)
+    frame_ids, pooled_pred = predicted.frame_ids, metrics.patch_means(predicted.outputs)
     pooled_true = pooled_targets(store.open(stimulus), frame_ids)
     pooled_train = pooled_targets(store.open(trained_stimulus), train_frames)
     train_mean = pooled_train.mean(0, keepdims=True)

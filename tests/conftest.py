@@ -47,6 +47,23 @@ def data_dir(tmp_path, monkeypatch) -> Path:
     return path
 
 
+#: the small simulated Allen cache shared by the allensdk tests and the paper-profile chain (simulating
+#: one costs minutes, mostly the stimulus features of the 900-frame movie and allensdk's read-back check)
+SMALL_WORLD = dict(genotypes=("wt", "Pvalb"), units_per_session=80, movie_one_repeats=3, movie_three_repeats=1,
+                   movie_three_frames=60, scene_repeats=3, n_scenes=20, opto_trials_per_condition=5, seed=2)
+
+
+@pytest.fixture(scope="session")
+def small_world(tmp_path_factory):
+    """``(cache_dir, WorldConfig)`` of a small simulated world; read-only (copy it to change it)."""
+    from neurrator.world.simulate import WorldConfig, simulate_world
+
+    config = WorldConfig(**SMALL_WORLD)
+    path = tmp_path_factory.mktemp("allen_world")
+    simulate_world(path, config, progress=False)
+    return path, config
+
+
 @pytest.fixture(scope="session")
 def photos():
     """Five real photographs (cat, coffee, camera, rocket, astronaut) as Allen-sized grayscale frames."""

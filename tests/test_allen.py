@@ -12,19 +12,18 @@ from neurrator.data import allen
 from neurrator.layout import DataLayout
 from neurrator.artifacts import ArtifactError, check_artifact, sidecar_path
 from neurrator.data.recording import Recording
-from neurrator.world.simulate import WorldConfig, load_ground_truth, simulate_world
+from neurrator.world.simulate import WorldConfig, load_ground_truth
 
-CONFIG = WorldConfig(genotypes=("wt", "Pvalb"), units_per_session=80, movie_one_repeats=3, movie_three_repeats=1,
-                     movie_three_frames=60, scene_repeats=2, n_scenes=20, opto_trials_per_condition=5, seed=2)
+from conftest import SMALL_WORLD
+
+CONFIG = WorldConfig(**SMALL_WORLD)
 MOVIE_ONE_FRAMES = 900
 
 
 # ------------------------------------------------------------------------------ fixtures --
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("allen_world")
-    simulate_world(path, CONFIG, progress=False)
-    return path
+def cache_dir(small_world):
+    return small_world[0]
 
 
 @pytest.fixture(scope="module")

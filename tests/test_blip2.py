@@ -6,10 +6,9 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from neurrator.vlm.blip2 import Blip2Captioner
-from tiny_models import save, tiny_word_tokenizer
+from tiny_models import build_tiny_blip2
 
 NUM_QUERY_TOKENS = 4
 IMAGE_SIZE = 32
@@ -21,41 +20,8 @@ MAX_NEW_TOKENS = 5
 @pytest.fixture(scope="module")
 def tiny_blip2_dir(tmp_path_factory):
     """A tiny random Blip2ForConditionalGeneration + Blip2Processor, saved with save_pretrained."""
-    from transformers import (
-        Blip2Config,
-        Blip2ForConditionalGeneration,
-        Blip2Processor,
-        Blip2QFormerConfig,
-        Blip2VisionConfig,
-        BlipImageProcessor,
-        OPTConfig,
-    )
-
-    tokenizer = tiny_word_tokenizer(extra_special_tokens=("<image>",))
-    config = Blip2Config(
-        vision_config=Blip2VisionConfig(
-            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-            image_size=IMAGE_SIZE, patch_size=16, initializer_range=INIT_STD,
-        ),
-        qformer_config=Blip2QFormerConfig(
-            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-            vocab_size=64, max_position_embeddings=64, initializer_range=INIT_STD,
-        ),
-        text_config=OPTConfig(
-            hidden_size=32, ffn_dim=64, num_hidden_layers=2, num_attention_heads=2, word_embed_proj_dim=32,
-            vocab_size=len(tokenizer), max_position_embeddings=64, init_std=INIT_STD,
-            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        ),
-        num_query_tokens=NUM_QUERY_TOKENS,
-        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
-    )
-    torch.manual_seed(0)
-    model = Blip2ForConditionalGeneration(config)
-    image_processor = BlipImageProcessor(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE})
-    processor = Blip2Processor(image_processor, tokenizer, num_query_tokens=NUM_QUERY_TOKENS)
-    path = save(model, tmp_path_factory.mktemp("tiny_blip2"))
-    return save(processor, path)
+    return build_tiny_blip2(tmp_path_factory.mktemp("tiny_blip2"), image_size=IMAGE_SIZE,
+                            num_query_tokens=NUM_QUERY_TOKENS, init_std=INIT_STD)
 
 
 @pytest.fixture(scope="module")

@@ -42,3 +42,14 @@ def test_bad_input_is_named(tmp_path):
     import pandas as pd
     with pytest.raises(ValueError, match="missing"):
         write_narrations(tmp_path / "x.csv", pd.DataFrame({"frame": [1]}))
+
+
+def test_long_inputs_reach_the_backend_in_blocks_of_whole_batches(tmp_path):
+    backend = FakeBackend()
+    n, grid = 10, np.ones((4, 3))
+    grids = np.stack([grid * (-1) ** i for i in range(n)])
+    budget = 3 * grid.size * 4                                    # three float32 grids: rounded to one batch of 2
+    table = narrate_batch(backend, list(range(n)), grids, references={i: "x" for i in range(n)}, stimulus="m",
+                          regime="r", session_id=1, batch_size=2, budget_bytes=budget)
+    assert backend.calls == [(2, 2)] * 5
+    assert table["narration"].tolist() == ["A bright scene.", "A dark scene."] * 5

@@ -16,3 +16,12 @@ def test_packaged_sbert_loads_offline_and_ranks_meaning():
 def test_unknown_profile():
     with pytest.raises(ValueError, match="unknown profile"):
         load_sbert("full")
+
+
+def test_paper_loads_a_local_folder_and_demo_refuses_a_model_id(tmp_path):
+    from tiny_models import build_tiny_sbert
+
+    model = load_sbert("paper", model_id=build_tiny_sbert(tmp_path))
+    assert embed_sentences(model, ["a dog", "a car"]).shape == (2, 32)
+    with pytest.raises(ValueError, match="model_id is for profile 'paper'"):
+        load_sbert("demo", model_id=str(tmp_path))

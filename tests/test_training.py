@@ -226,3 +226,12 @@ def test_fit_leaves_the_callers_torch_rng_as_it_was(movie):
 def test_unknown_objective_names_the_choices():
     with pytest.raises(ValueError, match="patches, infonce, classifier"):
         SpikeDecoder("contrastive")
+
+
+def test_predict_by_frame_streams_blocks_of_frames(movie, fitted):
+    data, _ = movie
+    frame_ids, whole = fitted.predict(data.test, by_frame=True)
+    ids, blocks = fitted.predict_by_frame(data.test, batch_size=5, chunk_frames=3)
+    blocks = list(blocks)
+    assert ids.tolist() == frame_ids.tolist() and {len(b) for b in blocks[:-1]} == {3}
+    assert np.allclose(np.concatenate(blocks), whole, atol=1e-5)

@@ -38,3 +38,67 @@ def save(obj, path: str | Path) -> Path:
     path = Path(path)
     obj.save_pretrained(path)
     return path
+
+
+def build_tiny_blip2(path: str | Path, image_size: int = 32, num_query_tokens: int = 4, init_std: float = 1.0,
+                     seed: int = 0) -> Path:
+    """A tiny random ``Blip2ForConditionalGeneration`` + ``Blip2Processor`` saved under ``path``.
+
+    ``init_std`` 1.0: wide random weights, so the tiny model says varied, non-empty things (a 0.02
+    init mostly repeats BOS)."""
+    import torch
+    from transformers import (
+        Blip2Config,
+        Blip2ForConditionalGeneration,
+        Blip2Processor,
+        Blip2QFormerConfig,
+        Blip2VisionConfig,
+        BlipImageProcessor,
+        OPTConfig,
+    )
+
+    tokenizer = tiny_word_tokenizer(extra_special_tokens=("<image>",))
+    config = Blip2Config(
+        vision_config=Blip2VisionConfig(
+            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+            image_size=image_size, patch_size=16, initializer_range=init_std,
+        ),
+        qformer_config=Blip2QFormerConfig(
+            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+            vocab_size=64, max_position_embeddings=64, initializer_range=init_std,
+        ),
+        text_config=OPTConfig(
+            hidden_size=32, ffn_dim=64, num_hidden_layers=2, num_attention_heads=2, word_embed_proj_dim=32,
+            vocab_size=len(tokenizer), max_position_embeddings=64, init_std=init_std,
+            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        ),
+        num_query_tokens=num_query_tokens,
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+    )
+    torch.manual_seed(seed)
+    model = Blip2ForConditionalGeneration(config)
+    image_processor = BlipImageProcessor(size={"height": image_size, "width": image_size})
+    processor = Blip2Processor(image_processor, tokenizer, num_query_tokens=num_query_tokens)
+    return save(processor, save(model, path))
+
+
+def build_tiny_sbert(path: str | Path, seed: int = 0) -> Path:
+    """A tiny random BERT with mean pooling, saved as a ``SentenceTransformer`` under ``path``."""
+    import torch
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import BertConfig, BertModel
+
+    path = Path(path)
+    tokenizer = tiny_word_tokenizer(padding_side="right")
+    tokenizer.model_max_length = 64
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64, pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(seed)
+    BertModel(config).save_pretrained(path / "bert")
+    tokenizer.save_pretrained(path / "bert")
+    transformer = models.Transformer(str(path / "bert"), max_seq_length=64)
+    model = SentenceTransformer(modules=[transformer, models.Pooling(transformer.get_embedding_dimension(), "mean")],
+                                device="cpu")
+    model.save(str(path / "sbert"))
+    return path / "sbert"

@@ -24,7 +24,7 @@ def _run(args: argparse.Namespace) -> int:
         sources = chain_sources(root, args.notebooks)
         run_name = args.name or str(params.get("profile", "demo"))
         results = run_chain(
-            sources, params, run_name=run_name, runs_dir=root / "runs",
+            sources, params, run_name=run_name, runs_dir=Path(args.runs_dir) if args.runs_dir else root / "runs",
             publish_dir=(root / "book") if args.publish else None, cwd=root, progress=not args.quiet,
         )
     except (NotebookFailed, UnknownParameter, FileNotFoundError, ValueError) as err:
@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("notebooks", nargs="*", help="notebooks to run (stems like 03_train, prefixes like 03, or .py paths); default: all, in _toc.yml order")
     run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), help="set a notebook parameter (value parsed as YAML); repeatable")
     run.add_argument("-f", "--parameters-file", metavar="YAML", help="YAML file of parameters (-p overrides it)")
-    run.add_argument("--name", help="run name: outputs go to runs/<name>/ (default: the profile)")
+    run.add_argument("--name", help="run name: outputs go to <runs dir>/<name>/ (default: the profile)")
+    run.add_argument("--runs-dir", help="where run folders go (default: runs/ in the project)")
     run.add_argument("--data-dir", help="data directory (sets the data_dir parameter; default $NEURRATOR_DATA or ./data)")
     run.add_argument("--publish", action="store_true", help="refresh book/*.ipynb with the executed notebooks")
     run.add_argument("--project", help="project root (default: found above the working directory)")
@@ -105,3 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

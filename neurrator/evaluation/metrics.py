@@ -1,12 +1,16 @@
 """Embedding-level metrics of predicted patch grids against their targets.
 
 All take ``predicted`` and ``target`` as arrays ``(items, ...)`` (grids are flattened per item where
-a metric needs one vector per item).
+a metric needs one vector per item). The metrics of whole patch grids (:func:`mean_patch_cosine`,
+:func:`patch_means`) also take rows on disk and work a chunk at a time; the others compare one
+vector per item (patch-averaged grids, embeddings), which fits in memory at any of our shapes.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from neurrator.rowfiles import Rows, chunk_rows, iter_chunks
 
 
 def _flat(x: np.ndarray) -> np.ndarray:
@@ -14,14 +18,32 @@ def _flat(x: np.ndarray) -> np.ndarray:
     return x.reshape(len(x), -1)
 
 
-def mean_patch_cosine(predicted: np.ndarray, target: np.ndarray) -> float:
-    """Mean over items and patches of the cosine between predicted and target patch vectors ``(items, patches, dim)``."""
-    p, t = np.asarray(predicted, np.float64), np.asarray(target, np.float64)
-    if p.shape != t.shape:
-        raise ValueError(f"predicted {p.shape} and target {t.shape} differ in shape")
-    num = (p * t).sum(-1)
-    den = np.linalg.norm(p, axis=-1) * np.linalg.norm(t, axis=-1)
-    return float(np.mean(num / np.maximum(den, 1e-12)))
+def mean_patch_cosine(predicted: np.ndarray | Rows, target: np.ndarray | Rows, chunk: int | None = None) -> float:
+    """Mean over items and patches of the cosine between predicted and target patch vectors ``(items, patches, dim)``.
+
+    Either side may be an array or rows on disk (:class:`~neurrator.rowfiles.Rows`, e.g. a target store
+    or ``select(store, frame_ids)``); both are read ``chunk`` items at a time (by default 128 MB of
+    float32 each) and compared in float32, so memory stays at two chunks whatever the number of items.
+    """
+    if tuple(predicted.shape) != tuple(target.shape):
+        raise ValueError(f"predicted {tuple(predicted.shape)} and target {tuple(target.shape)} differ in shape")
+    if len(predicted.shape) < 2:
+        raise ValueError(f"patch cosine needs (items, ..., dim) grids, got shape {tuple(predicted.shape)}")
+    chunk = chunk or chunk_rows(predicted.shape[1:], 128 * 2**20)
+    total, count = 0.0, 0
+    for p, t in zip(iter_chunks(predicted, chunk), iter_chunks(target, chunk)):
+        num = np.einsum("...d,...d->...", p, t)
+        den = np.linalg.norm(p, axis=-1) * np.linalg.norm(t, axis=-1)
+        cosines = num / np.maximum(den, 1e-12)
+        total += float(cosines.sum(dtype=np.float64))
+        count += cosines.size
+    return total / count if count else float("nan")
+
+
+def patch_means(grids: np.ndarray | Rows, chunk: int | None = None) -> np.ndarray:
+    """Mean over patches of each item's grid: ``(items, dim)`` float32, read ``chunk`` items at a time."""
+    means = [block.mean(1) for block in iter_chunks(grids, chunk or chunk_rows(grids.shape[1:], 128 * 2**20))]
+    return np.concatenate(means) if means else np.zeros((0, grids.shape[-1]), np.float32)
 
 
 def linear_cka(x: np.ndarray, y: np.ndarray) -> float:

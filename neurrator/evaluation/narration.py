@@ -14,26 +14,35 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from neurrator.artifacts import check_artifact, write_artifact
+from neurrator.rowfiles import Rows, chunk_rows, iter_chunks
 
 MADE_BY = "04_narrate_heldout"
 COLUMNS = ("session_id", "population", "stimulus", "regime", "frame", "narration", "reference")
 
 
+def narrate_batch(backend, frame_ids: Sequence[int], grids: np.ndarray | Rows, *, references: Mapping[int, str],
+                  stimulus: str, regime: str, session_id: int | str, population: str = "all units", batch_size: int = 32,
+                  progress: bool = False, budget_bytes: int = 512 * 2**20) -> pd.DataFrame:
+    """Narrate predicted ``grids`` (one per frame id) and pair each narration with its frame's reference caption.
 
-
-def narrate_batch(backend, frame_ids: Sequence[int], grids: np.ndarray, *, references: Mapping[int, str], stimulus: str,
-                  regime: str, session_id: int | str, population: str = "all units", batch_size: int = 32,
-                  progress: bool = False) -> pd.DataFrame:
-    """Narrate predicted ``grids`` (one per frame id) and pair each narration with its frame's reference caption."""
+    ``grids`` is an array or rows on disk (``read_predictions(...).outputs``); they reach the backend
+    in blocks of at most ``budget_bytes`` of float32 (a whole number of batches), so memory holds one
+    block however many frames there are. Blocks do not change a sentence: the backend batches within them.
+    """
     frame_ids = [int(f) for f in frame_ids]
     if len(frame_ids) != len(grids):
         raise ValueError(f"{len(grids)} grids for {len(frame_ids)} frame ids")
     missing = sorted(set(frame_ids) - set(references))
     if missing:
         raise KeyError(f"no reference caption for frame(s) {missing[:5]} of {stimulus!r}: run notebook 02_targets")
-    sentences = backend.narrate(np.asarray(grids, dtype=np.float32), batch_size=batch_size, progress=progress)
+    block = chunk_rows(grids.shape[1:], budget_bytes, multiple=batch_size)
+    sentences: list[str] = []
+    for chunk in tqdm(iter_chunks(grids, block), desc=f"narrating {regime}", unit="block",
+                      total=-(-len(frame_ids) // block), disable=not progress or len(frame_ids) <= block):
+        sentences += backend.narrate(chunk, batch_size=batch_size, progress=progress and len(frame_ids) <= block)
     return pd.DataFrame({"session_id": session_id, "population": population, "stimulus": stimulus, "regime": regime,
                          "frame": frame_ids, "narration": sentences, "reference": [references[f] for f in frame_ids]},
                         columns=list(COLUMNS))

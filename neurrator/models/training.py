@@ -34,6 +34,7 @@ from neurrator.config import check_profile
 from neurrator.models.objectives import Outputs, TargetRows, objective as make_objective
 from neurrator.book.environment import compute_device
 from neurrator.data.windows import SpikeWindows
+from neurrator.rowfiles import chunk_rows
 
 MADE_BY = "03_train"
 
@@ -354,15 +355,7 @@ class SpikeDecoder:
         if self.model_ is None:
             raise RuntimeError("this SpikeDecoder is not fitted: call fit() or SpikeDecoder.load()")
 
-    @torch.no_grad()
-    def predict(self, windows: SpikeWindows, neuron_mask: np.ndarray | None = None, batch_size: int = 256,
-                by_frame: bool = False, progress: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-        """Outputs for every window of ``windows`` (augmentation is not applied).
-
-        ``neuron_mask`` (neurons,) of 0/1 queries a subset of neurons. ``by_frame=True`` returns
-        ``(frame_ids, outputs averaged over each frame's windows)``, accumulated batch by batch so
-        that memory holds one output per frame, not per window.
-        """
+    def _predict_setup(self, windows: SpikeWindows, neuron_mask):
         self._check_fitted()
         mean, std = self.zscore_
         if not (np.array_equal(windows.mean, mean) and np.array_equal(windows.std, std)):
@@ -372,27 +365,73 @@ class SpikeDecoder:
             windows = SpikeWindows(windows.counts, windows.frames, windows.centres, mean, std, windows.window)
         device = next(self.model_.parameters()).device
         mask = None if neuron_mask is None else torch.as_tensor(np.asarray(neuron_mask), dtype=torch.float32, device=device)
-        frames_all = windows.frames[windows.centres].astype(np.int64)
+        return windows, device, mask
+
+    def _batch_size(self, batch_size: int | None) -> int:
+        """The caller's batch, else 256 windows or fewer: a paper-sized batch's activations (576 x 1024 outputs)
+        take about 16 MB per window, so the default keeps one batch's outputs near 128 MB."""
+        return batch_size or min(256, chunk_rows(self.out_shape_, 128 * 2**20))
+
+    def _forward(self, windows: SpikeWindows, index: np.ndarray, device, mask) -> torch.Tensor:
+        x, _ = windows.batch(index)
+        with self._autocast(device):
+            return self.model_(x.to(device), mask).float().cpu()
+
+    @torch.no_grad()
+    def predict(self, windows: SpikeWindows, neuron_mask: np.ndarray | None = None, batch_size: int | None = None,
+                by_frame: bool = False, progress: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Outputs for every window of ``windows`` (augmentation is not applied), in memory.
+
+        ``neuron_mask`` (neurons,) of 0/1 queries a subset of neurons; ``batch_size`` windows go through the
+        model at a time (default: see :meth:`_batch_size`). ``by_frame=True`` returns
+        ``(frame_ids, outputs averaged over each frame's windows)``: the chunks of
+        :meth:`predict_by_frame` joined. At the paper's shapes (3600 frames x 576 x 1024) that is
+        8.5 GB: stream :meth:`predict_by_frame` into :func:`neurrator.models.predictions.write_predictions` instead.
+        """
         if by_frame:
-            frame_ids, slot = np.unique(frames_all, return_inverse=True)
-            sums = torch.zeros((len(frame_ids), *self.out_shape_), dtype=torch.float64)
-            counts = np.bincount(slot, minlength=len(frame_ids))
-            slot = torch.from_numpy(slot)
-        else:
-            out_all = np.empty((len(windows), *self.out_shape_), np.float32)
+            frame_ids, chunks = self.predict_by_frame(windows, neuron_mask, batch_size=batch_size, progress=progress)
+            return frame_ids, np.concatenate(list(chunks)) if len(frame_ids) else np.zeros((0, *self.out_shape_), np.float32)
+        windows, device, mask = self._predict_setup(windows, neuron_mask)
+        batch_size = self._batch_size(batch_size)
+        out_all = np.empty((len(windows), *self.out_shape_), np.float32)
         with _Threads(self.train.threads if device.type == "cpu" else None):
             for start in tqdm(range(0, len(windows), batch_size), desc="predict", unit="batch", disable=not progress):
                 index = np.arange(start, min(start + batch_size, len(windows)))
-                x, _ = windows.batch(index)
-                with self._autocast(device):
-                    out = self.model_(x.to(device), mask).float().cpu()
-                if by_frame:
-                    sums.index_add_(0, slot[index], out.double())
-                else:
-                    out_all[index] = out.numpy()
-        if by_frame:
-            return frame_ids, (sums.numpy() / counts.reshape(-1, *[1] * len(self.out_shape_))).astype(np.float32)
+                out_all[index] = self._forward(windows, index, device, mask).numpy()
         return out_all
+
+    def predict_by_frame(self, windows: SpikeWindows, neuron_mask: np.ndarray | None = None, batch_size: int | None = None,
+                         chunk_frames: int | None = None, progress: bool = False):
+        """``(frame_ids, chunks)``: each frame's output averaged over its windows, as a generator of float32
+        blocks of consecutive frames (in ``frame_ids`` order).
+
+        The windows are taken frame by frame, so memory holds one block of ``chunk_frames`` frames
+        (by default as many as fit in 256 MB as float32) whatever the number of frames; sums are float32.
+        """
+        windows, device, mask = self._predict_setup(windows, neuron_mask)
+        batch_size = self._batch_size(batch_size)
+        frames_all = windows.frames[windows.centres].astype(np.int64)
+        order = np.argsort(frames_all, kind="stable")
+        frame_ids, first, counts = np.unique(frames_all[order], return_index=True, return_counts=True)
+        chunk_frames = chunk_frames or chunk_rows(self.out_shape_)
+
+        @torch.no_grad()
+        def blocks():
+            bar = tqdm(total=len(windows), desc="predict", unit="window", disable=not progress)
+            for f0 in range(0, len(frame_ids), chunk_frames):
+                f1 = min(f0 + chunk_frames, len(frame_ids))
+                members = order[first[f0]:first[f1 - 1] + counts[f1 - 1]]    # this block's windows, frame by frame
+                slot = torch.from_numpy(np.repeat(np.arange(f1 - f0), counts[f0:f1]))
+                sums = torch.zeros((f1 - f0, *self.out_shape_), dtype=torch.float32)
+                with _Threads(self.train.threads if device.type == "cpu" else None):   # restored before each yield
+                    for start in range(0, len(members), batch_size):
+                        out = self._forward(windows, members[start:start + batch_size], device, mask)
+                        sums.index_add_(0, slot[start:start + batch_size], out)
+                        bar.update(len(out))
+                yield (sums / torch.from_numpy(counts[f0:f1]).float().reshape(-1, *[1] * len(self.out_shape_))).numpy()
+            bar.close()
+
+        return frame_ids, blocks()
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike, *, params: Mapping[str, Any] | None = None,
@@ -423,28 +462,3 @@ class SpikeDecoder:
         decoder.model_ = model.to(compute_device(device)).eval()
         decoder.history_ = pd.DataFrame(body["history"])
         return decoder
-
-
-# ---------------------------------------------------------------------- held-out predictions --
-def write_predictions(path: str | os.PathLike, frame_ids: np.ndarray, outputs: np.ndarray, *,
-                      classes: np.ndarray | None = None, params: Mapping[str, Any] | None = None,
-                      inputs: Mapping[str, str | os.PathLike] | None = None) -> Path:
-    """Per-frame outputs (grids as float16, like the target store) written atomically with a sidecar."""
-    arrays = {"frame_ids": np.asarray(frame_ids, np.int64), "outputs": np.asarray(outputs, np.float16)}
-    if classes is not None:
-        arrays["classes"] = np.asarray(classes, np.int64)
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
-
-    return write_artifact(path, write, made_by=MADE_BY, params=params, inputs=inputs)
-
-
-def read_predictions(path: str | os.PathLike, params: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
-    """``{"frame_ids", "outputs" (float32), "classes"?}`` of :func:`write_predictions`; missing -> run 03_train."""
-    check_artifact(path, made_by=MADE_BY, params=params)
-    with np.load(path, allow_pickle=False) as data:
-        out = {name: data[name] for name in data.files}
-    out["outputs"] = out["outputs"].astype(np.float32)
-    return out

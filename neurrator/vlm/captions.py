@@ -24,8 +24,10 @@ def oracle_captions(backend, target_array: np.ndarray, batch_size: int = 32, pro
 
 
 def reference_captions(profile: str, frames: np.ndarray, target_array: np.ndarray, backend,
-                       blip2_model_id: str | None = None, batch_size: int = 16, progress: bool = True) -> tuple[list[str], dict]:
-    """Reference captions of ``frames`` and the spec of what made them: BLIP-2 (paper) or the oracle (demo)."""
+                       blip2_model_id: str | None = None, batch_size: int = 16, progress: bool = True,
+                       max_new_tokens: int = 30) -> tuple[list[str], dict]:
+    """Reference captions of ``frames`` and the spec of what made them: BLIP-2 (paper, at most
+    ``max_new_tokens`` tokens) or the oracle (demo)."""
     from neurrator.config import check_profile
 
     if check_profile(profile) == "demo":
@@ -34,7 +36,8 @@ def reference_captions(profile: str, frames: np.ndarray, target_array: np.ndarra
     from neurrator.vlm.blip2 import DEFAULT_MODEL_ID, Blip2Captioner
 
     # the captions see what the targets saw: the backend's field of view
-    captioner = Blip2Captioner(blip2_model_id or DEFAULT_MODEL_ID, field_of_view=backend.field_of_view)
+    captioner = Blip2Captioner(blip2_model_id or DEFAULT_MODEL_ID, field_of_view=backend.field_of_view,
+                               max_new_tokens=max_new_tokens)
     return captioner.caption(frames, batch_size=batch_size, progress=progress), captioner.spec()
 
 

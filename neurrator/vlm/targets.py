@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
 
 from neurrator.artifacts import ArtifactError, check_artifact, read_sidecar, write_artifact
+from neurrator.rowfiles import RowFile
 from neurrator.vlm.base import VisionLanguageBackend
 
 MADE_BY = "02_targets"
@@ -73,7 +73,7 @@ class PatchTargetStore:
 
         def fill(tmp: Path) -> None:
             np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=shape).flush()  # header + size
-            offset = _data_offset(tmp)
+            offset = RowFile.npy(tmp).offset
             row_bytes = int(np.prod(shape[1:])) * 2
             with open(tmp, "r+b") as handle, tqdm(total=len(frames), desc=f"targets {stimulus}", unit="frame", disable=not progress) as bar:
                 for start in range(0, len(frames), chunk_size):
@@ -126,50 +126,14 @@ class PatchTargetStore:
 
 
 
-def _data_offset(path: Path) -> int:
-    """Byte offset of the array data in a .npy file."""
-    with open(path, "rb") as handle:
-        version = np.lib.format.read_magic(handle)
-        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        read_header(handle)
-        return handle.tell()
-
-
-class StoredTargets:
+class StoredTargets(RowFile):
     """Read-only grids of one stimulus: ``rows(indices)`` reads just those rows from disk as float32."""
 
-    dtype = np.dtype(np.float16)
-
     def __init__(self, path: Path, shape: tuple[int, ...], content_hash: str | None = None):
-        self.path = Path(path)
-        self.shape = shape
+        stored = RowFile.npy(path)
+        super().__init__(path, stored.offset, shape, np.float16)
         self.content_hash = content_hash  # SHA-256 of the array file, from the sidecar (what reuse is keyed by)
-        self.offset = _data_offset(self.path)
         expected = self.offset + int(np.prod(shape)) * self.dtype.itemsize
-        if self.path.stat().st_size != expected:
-            raise ArtifactError(f"{self.path} holds {self.path.stat().st_size} bytes, its sidecar's shape {shape} needs {expected}: run notebook {MADE_BY}")
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def rows(self, frame_indices: Sequence[int] | np.ndarray) -> np.ndarray:
-        """float32 ``(len(frame_indices), patches, dim)`` in the order asked (repeats allowed)."""
-        index = np.asarray(frame_indices, dtype=np.int64).reshape(-1)
-        if index.size and (index.min() < 0 or index.max() >= len(self)):
-            raise IndexError(f"frame indices must lie in [0, {len(self)}) for {self.path.name}")
-        row_shape = self.shape[1:]
-        row_bytes = int(np.prod(row_shape)) * self.dtype.itemsize
-        raw = np.empty((len(index), *row_shape), dtype=self.dtype)
-        flat = raw.reshape(-1).view(np.uint8)
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            for slot, frame in enumerate(index):         # straight into the buffer: no bytes object per row
-                os.preadv(fd, [flat[slot * row_bytes:(slot + 1) * row_bytes]], self.offset + int(frame) * row_bytes)
-        finally:
-            os.close(fd)
-        return torch.from_numpy(raw).float().numpy()     # torch converts float16 4x faster than numpy
-
-    def __array__(self, dtype=None, copy=None):
-        """All rows as float32 (for small stores; training reads batches with :meth:`rows`)."""
-        data = self.rows(np.arange(len(self)))
-        return data if dtype is None else data.astype(dtype)
+        if stored.shape != tuple(shape) or self.path.stat().st_size != expected:
+            raise ArtifactError(f"{self.path} holds {stored.shape} in {self.path.stat().st_size} bytes, its sidecar's "
+                                f"shape {tuple(shape)} needs {expected}: run notebook {MADE_BY}")

@@ -1,0 +1,75 @@
+"""The ``paper`` profile's chain, 00 -> 04, executed end to end through ``neurrator run`` on stand-ins.
+
+A smoke run of the code path, not of the science: every notebook of the chain must complete on the
+``paper`` profile, reading a tiny simulated Allen cache and tiny randomly initialised LLaVA-1.5,
+BLIP-2 and SBERT checkpoints saved with ``save_pretrained`` into a temporary folder and passed as
+the notebooks' model-id parameters, so the real ``from_pretrained`` loading code runs, offline.
+Nothing the stand-ins produce means anything (random weights narrate noise); what is checked is that
+every notebook ran, that each wrote what the next one reads under ``<data>/paper/`` (profiles never
+share a folder), and that the demo data were not touched. Each new chapter joins the chain here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from neurrator.layout import DataLayout
+from tiny_llava import build_tiny_llava
+from tiny_models import build_tiny_blip2, build_tiny_sbert
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAIN = ["00_setup", "01_preprocess", "02_targets", "03_train", "04_narrate_heldout"]
+#: the paper preset shrunk so that each encoder trains in seconds on a CPU
+TRAIN_OPTIONS = {"max_epochs": 1, "windows_per_epoch": 128, "val_windows": 64, "d_model": 32, "conv_channels": 16,
+                 "heads": 2, "temporal_layers": 1, "patch_layers": 1, "batch_size": 32}
+
+
+@pytest.fixture(scope="module")
+def paper_run(small_world, tmp_path_factory):
+    """The chain on the shared small world (two sessions, 80 units, 3 repeats of movie one, 20 scenes)."""
+    work = tmp_path_factory.mktemp("paper_chain")
+    cache_dir = small_world[0]
+    params = {
+        "profile": "paper", "cache_dir": str(cache_dir), "sessions": 1, "check_steps": 20,
+        "llava_model_id": str(build_tiny_llava(work / "tiny_llava")),
+        "blip2_model_id": str(build_tiny_blip2(work / "tiny_blip2")),
+        "sbert_model_id": str(build_tiny_sbert(work / "tiny_sbert")),
+        "train_options": TRAIN_OPTIONS, "narration_batch_size": 8, "caption_max_new_tokens": 4,
+    }
+    parameters = work / "paper.yml"
+    parameters.write_text(yaml.safe_dump(params))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "neurrator"), "run", *CHAIN, "-f", str(parameters), "--data-dir", str(work / "data"),
+         "--runs-dir", str(work / "runs"), "--project", str(ROOT), "--quiet"],
+        capture_output=True, text=True, env=env, timeout=900, cwd=ROOT)
+    return work, done
+
+
+def test_every_notebook_of_the_chain_completes(paper_run):
+    work, done = paper_run
+    assert done.returncode == 0, f"the paper chain failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
+    assert sorted(p.stem for p in (work / "runs" / "paper").glob("*.ipynb")) == CHAIN
+
+
+def test_each_stage_wrote_its_artifacts_in_the_paper_folder(paper_run):
+    work, done = paper_run
+    assert done.returncode == 0, "see test_every_notebook_of_the_chain_completes"
+    layout = DataLayout(work / "data", "paper")
+    assert set(os.listdir(work / "data")) == {"paper"}           # nothing under another profile's folder
+    (session,) = layout.trained_sessions()
+    targets = json.loads((layout.targets / "natural_movie_one.npy.meta.json").read_text())
+    assert targets["params"]["backend"]["model_id"].endswith("tiny_llava")
+    assert targets["params"]["backend"]["field_of_view"] == "pad"
+    assert layout.captions("natural_movie_one").is_file()
+    for regime in ("sparse_random", "contiguous_middle", "front_only"):
+        assert layout.decoder(session, "natural_movie_one", regime).is_file()
+        assert layout.predictions(session, "natural_movie_one", regime).is_file()
+    assert layout.narrations().is_file()
