@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 import socket
@@ -31,6 +32,19 @@ def _loopback_only(sock, address):
 
 
 socket.socket.connect = _loopback_only
+
+#: the GPU-only packages of the ``paper`` extra that are installed here (none in the default install)
+PAPER_EXTRA_INSTALLED = [name for name in ("torchvision", "open_clip") if importlib.util.find_spec(name)]
+#: skip a test that asserts the CPU-only default install, on a runner that installed the paper extra
+needs_default_install = pytest.mark.skipif(
+    bool(PAPER_EXTRA_INSTALLED), reason=f"asserts the CPU-only default install; the paper extra is installed here "
+                                        f"({', '.join(PAPER_EXTRA_INSTALLED)})")
+
+
+def gpu_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from importlib import metadata
 import pytest
 import yaml
 
+from conftest import needs_default_install
 from neurrator.book import install
 from neurrator.book.environment import compute_device, package_versions
 
@@ -46,9 +47,28 @@ def test_installed_environment_matches_pins(project_root):
         assert metadata.version(name).split("+")[0] == version, name
 
 
+@needs_default_install
 def test_paper_extra_is_not_installed():
     assert importlib.util.find_spec("torchvision") is None
     assert importlib.util.find_spec("open_clip") is None
+
+
+def test_no_default_requirement_pulls_in_the_paper_extra(project_root):
+    """What ``pip install .`` installs, followed through every installed package's own requirements
+    (holds with or without the paper extra installed)."""
+    seen, todo = set(), [_name(d) for d in _pyproject(project_root)["project"]["dependencies"]]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        todo += [_name(r) for r in requires if "extra ==" not in r]
+    assert len(seen) > 50 and "torch" in seen
+    assert not seen & {"torchvision", "open-clip-torch"}
 
 
 def test_no_deps_packages_are_listed_pinned_and_installed(project_root):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import gpu_available
 from neurrator.layout import DataLayout
 from neurrator.evaluation import results
 
@@ -26,6 +27,8 @@ def _notebook_ran_in_this_session(session, chapter: str) -> bool:
 
 
 @pytest.mark.after_notebooks
+@pytest.mark.skipif(gpu_available(), reason="the published numbers come from CPU training; on a GPU the chain trains "
+                                             "on cuda in mixed precision, which the tolerances do not cover")
 @pytest.mark.parametrize("published", PUBLISHED, ids=[p.stem for p in PUBLISHED])
 def test_headline_numbers_match_the_published_book(published, request):
     expected = results.load(published)
