@@ -219,12 +219,15 @@ cre_lines = [g for g in tag_counts.index if g != "wt"]
 glue("tagging_by_line", "; ".join(_tagging_phrase(g, tag_counts.loc[g]) for g in cre_lines), display=False)
 glue("wt_tagged", int(tag_counts.loc["wt", "tagged"]) if "wt" in tag_counts.index else 0, display=False)
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.2))
-tagged_unit = tags[tags["tagged"] & tags["genotype"].ne("wt")]["ratio"].idxmax()
+tagged_cre = tags[tags["tagged"] & tags["genotype"].ne("wt")]   # sessions without a Cre line tag none
+tagged_unit = (tagged_cre if len(tagged_cre) else tags)["ratio"].idxmax()
 tagged_session = int(tags.loc[[tagged_unit], "session_id"].iloc[0])
 trial, time = optotagging.light_raster(recordings[tagged_session], tagged_unit)
 axes[0].scatter(time * 1000, trial, s=4, color="C0")
 axes[0].axvspan(0, 10, color="C9", alpha=0.2, label="light")
-axes[0].set(xlabel="time from light onset (ms)", ylabel="pulse", title=f"A tagged cell (unit {tagged_unit})")
+raster_title = (f"A tagged cell (unit {tagged_unit})" if len(tagged_cre)
+                else f"No tagged Cre-line cell; the most light-responsive unit ({tagged_unit})")
+axes[0].set(xlabel="time from light onset (ms)", ylabel="pulse", title=raster_title)
 axes[0].legend(loc="upper right")
 sns.stripplot(data=tags, x="genotype", y="ratio", hue="tagged", size=3, ax=axes[1], jitter=0.3)
 axes[1].axhline(2, color="k", ls="--", lw=1)
@@ -244,7 +247,8 @@ for genotype, group in session_table.groupby("genotype"):
 # %% tags=["nbval-check-output"]
 pd.DataFrame([{"genotype": g, "sessions": p.units["session_id"].nunique(), "tagged units": len(p.units),
                "aligned bins": p.counts.shape[0], "misalignment (ms)": round(p.misalignment_ms, 1)}
-              for g, p in pseudo.items()]).set_index("genotype")
+              for g, p in pseudo.items()],
+             columns=["genotype", "sessions", "tagged units", "aligned bins", "misalignment (ms)"]).set_index("genotype")
 
 # %% [markdown]
 # **Takeaway:** the criterion tags, per Cre line, {glue:text}`tagging_by_line` (against the planted

@@ -82,7 +82,7 @@ def test_short_genotype():
 
 def test_list_sessions(sessions, truth):
     assert list(sessions.columns) == ["session_id", "genotype", "full_genotype", "session_type", "unit_count"]
-    assert sorted(sessions["genotype"]) == ["Pvalb", "wt"]
+    assert sorted(sessions["genotype"]) == sorted(CONFIG.genotypes)
     assert set(sessions["session_type"]) == {"brain_observatory_1.1"}
     assert sessions.set_index("genotype").loc["wt", "full_genotype"] == "wt/wt"
     assert sessions.set_index("genotype").loc["Pvalb", "full_genotype"].startswith("Pvalb-IRES-Cre/wt;Ai32")

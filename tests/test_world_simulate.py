@@ -6,19 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import SMALL_WORLD
 from neurrator.data.allen import open_cache
 from neurrator.world.simulate import WorldConfig, layout_session, load_ground_truth, simulate_session, simulate_world
 from neurrator.world.stimuli import load_stimuli
 
-CONFIG = WorldConfig(genotypes=("wt", "Sst"), units_per_session=100, movie_one_repeats=4, movie_three_repeats=1,
-                     movie_three_frames=60, scene_repeats=2, n_scenes=24, opto_trials_per_condition=8, seed=3)
+CONFIG = WorldConfig(**SMALL_WORLD)
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    cache_dir = tmp_path_factory.mktemp("allen_cache")
-    manifest = simulate_world(cache_dir, CONFIG, progress=False)
-    cache = open_cache(manifest)
+def world(small_world):
+    cache_dir = small_world[0]
+    cache = open_cache(cache_dir / "manifest.json")
     truth = load_ground_truth(cache_dir)
     return cache_dir, cache, truth
 
@@ -49,8 +48,9 @@ def _movie_counts(session, unit_ids, stimulus="natural_movie_one"):
 def test_cache_tables_match_the_simulation(world):
     cache_dir, cache, truth = world
     sessions = cache.get_session_table()
-    assert len(sessions) == 2 and set(sessions["session_type"]) == {"brain_observatory_1.1"}
-    assert sorted(sessions["full_genotype"]) == ["Sst-IRES-Cre/wt;Ai32(RCL-ChR2(H134R)_EYFP)/wt", "wt/wt"]
+    assert len(sessions) == 3 and set(sessions["session_type"]) == {"brain_observatory_1.1"}
+    assert sorted(sessions["full_genotype"]) == ["Pvalb-IRES-Cre/wt;Ai32(RCL-ChR2(H134R)_EYFP)/wt",
+                                                 "Sst-IRES-Cre/wt;Ai32(RCL-ChR2(H134R)_EYFP)/wt", "wt/wt"]
     units = cache.get_units()  # Allen default QC
     expected = truth[truth["passes_qc"]]
     assert set(units.index) == set(expected["id"])
@@ -68,7 +68,7 @@ def test_stimulus_tables_templates_and_opto(world, sst_session):
     three = session.get_stimulus_table(["natural_movie_three"])
     assert len(three) == CONFIG.movie_three_frames * CONFIG.movie_three_repeats
     scenes = session.get_stimulus_table(["natural_scenes"])
-    assert len(scenes) == (CONFIG.n_scenes + 1) * CONFIG.scene_repeats and (scenes["frame"].astype(int) == -1).sum() == 2
+    assert len(scenes) == (CONFIG.n_scenes + 1) * CONFIG.scene_repeats and (scenes["frame"].astype(int) == -1).sum() == CONFIG.scene_repeats
     np.testing.assert_array_equal(cache.get_natural_movie_template(1), stimuli.movie_one)
     np.testing.assert_array_equal(cache.get_natural_scene_template(5), stimuli.scenes[5])
     epochs = session.optogenetic_stimulation_epochs

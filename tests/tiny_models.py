@@ -90,8 +90,13 @@ def build_tiny_sbert(path: str | Path, seed: int = 0) -> Path:
     from transformers import BertConfig, BertModel
 
     path = Path(path)
+    from tokenizers import processors
+
     tokenizer = tiny_word_tokenizer(padding_side="right")
     tokenizer.model_max_length = 64
+    # like BERT's [CLS] ... [SEP]: an empty sentence (a narrator can say nothing) still has tokens
+    tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", tokenizer.bos_token_id), ("</s>", tokenizer.eos_token_id)])
     config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=64, pad_token_id=tokenizer.pad_token_id)
     torch.manual_seed(seed)
