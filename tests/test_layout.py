@@ -52,3 +52,9 @@ def test_only_the_layout_builds_artifact_paths(project_root):
                           cwd=project_root, capture_output=True, text=True)
     offenders = [line for line in done.stdout.splitlines() if not line.startswith("neurrator/layout.py")]
     assert offenders == []
+
+
+def test_every_package_folder_is_a_regular_package(project_root):
+    """Each folder of modules has an ``__init__.py`` (a namespace folder is easy to lose in a non-editable install)."""
+    folders = {p.parent for p in (project_root / "neurrator").rglob("*.py")} - {project_root / "neurrator" / "__pycache__"}
+    assert {f for f in folders if not (f / "__init__.py").is_file()} == set()
