@@ -266,6 +266,16 @@ def test_unreadable_nwb_raises_and_leaves_nothing(tmp_path):
     assert list(path.parent.iterdir()) == []
 
 
+def test_the_read_back_is_what_refuses_a_bad_session(tmp_path):
+    """``validate=False`` (a world's later sessions) writes what the read-back would have refused."""
+    session = make_session(800000003, GENOTYPES["Vip"], n_probes=2, seed=3)
+    session.units["not_an_allen_metric"] = 1.0
+    path = write_session_nwb(session, session_nwb_path(tmp_path, session.session_id), validate=False)
+    assert path.is_file()
+    with pytest.raises(AllenCacheError, match="allensdk cannot read"):
+        write_session_nwb(session, tmp_path / "again.nwb")
+
+
 def test_two_valued_stimulus_block_is_refused(tmp_path):
     session = make_session(800000002, GENOTYPES["Pvalb"], n_probes=2, seed=4)
     blocks = session.stimulus_table["stimulus_block"]

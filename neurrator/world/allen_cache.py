@@ -62,10 +62,13 @@ class AllenCacheError(RuntimeError):
 
 
 # ------------------------------------------------------------------------------------- NWB --
-def write_session_nwb(session: SimulatedSession, path: str | os.PathLike) -> Path:
+def write_session_nwb(session: SimulatedSession, path: str | os.PathLike, validate: bool = True) -> Path:
     """Write one session's NWB, validate it with allensdk, and only then rename it onto ``path``.
 
     Raises :class:`AllenCacheError` (leaving nothing at ``path``) if allensdk cannot read it back.
+    ``validate=False`` skips the read-back (about 30 s a session, mostly allensdk's channel tables):
+    :func:`~neurrator.world.simulate.simulate_world` checks the first session of a world, whose
+    siblings are written by the same code.
     """
     import pynwb
 
@@ -79,7 +82,8 @@ def write_session_nwb(session: SimulatedSession, path: str | os.PathLike) -> Pat
             warnings.filterwarnings("ignore", message="EcephysSpecimen 'subject' is missing required value")
             with pynwb.NWBHDF5IO(str(tmp), "w") as io:  # the temporary name does not end in .nwb
                 io.write(nwbfile, cache_spec=True)
-        validate_session_nwb(tmp, session, final_path=path)
+        if validate:
+            validate_session_nwb(tmp, session, final_path=path)
     return path
 
 

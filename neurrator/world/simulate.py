@@ -370,8 +370,13 @@ def _stimulus_set(stimulus_dir: Path, config: WorldConfig, progress: bool):
     return stimuli
 
 
-def simulate_world(cache_dir: str | os.PathLike, config: WorldConfig | None = None, progress: bool = True) -> Path:
-    """Simulate every session of ``config``, write the Allen cache and the ground truth; return the manifest path."""
+def simulate_world(cache_dir: str | os.PathLike, config: WorldConfig | None = None, progress: bool = True,
+                   validate_all: bool = False) -> Path:
+    """Simulate every session of ``config``, write the Allen cache and the ground truth; return the manifest path.
+
+    allensdk reads the first session back and it is compared with what was simulated (units, spikes,
+    stimuli, optotagging); ``validate_all=True`` does so for every session (about 30 s each).
+    """
 
     from tqdm import tqdm
 
@@ -395,11 +400,11 @@ def simulate_world(cache_dir: str | os.PathLike, config: WorldConfig | None = No
            for name, d in tqdm(drives.items(), desc="unit drives", disable=not progress)}
     movie_lengths = (len(stimuli.movie_one), len(stimuli.movie_three))
     sessions, truths, start = [], [], 0
-    for layout in tqdm(layouts, desc="sessions", unit="session", disable=not progress):
+    for k, layout in enumerate(tqdm(layouts, desc="sessions", unit="session", disable=not progress)):
         columns = slice(start, start + len(layout.units))
         start += len(layout.units)
         session, truth = simulate_session(layout, config, {k: v[:, columns] for k, v in raw.items()}, movie_lengths)
-        write_session_nwb(session, session_nwb_path(cache_dir, session.session_id))
+        write_session_nwb(session, session_nwb_path(cache_dir, session.session_id), validate=validate_all or k == 0)
         session.spike_times = {}  # written; keep only the tables in memory
         sessions.append(session)
         truths.append(truth)
