@@ -9,11 +9,13 @@ One data directory holds one folder per profile, and profiles never share a fold
         optotagging.csv                        optotagging table (01_preprocess)
         targets/                               patch-target store (02_targets)
         captions/<stimulus>.json               reference captions (02_targets)
-        splits/session_<id>/<stimulus>_<regime>.npz    the split a decoder was trained on (03_train)
+        splits/session_<id>/<stimulus>_<regime>.npz    the split a decoder was trained on (03_train);
+                                               a pseudo-mouse has its name instead of session_<id> (05_scaling)
         encoders/session_<id>/<stimulus>_<regime>_<objective>.pt
         checkpoints/session_<id>/<stimulus>_<regime>_<objective>/last.pt
         predictions/session_<id>/<stimulus>_<regime>_<objective>.npz
         narrations/<name>.csv                  narrations and scores (04_narrate_heldout)
+        sweeps/<sweep>/<point>.csv             one point of a grid (05_scaling: pool x size x draw)
         results/<chapter>.json                 headline results of each chapter
         models/                                model caches (the demo narrator's sentence cache)
 
@@ -87,19 +89,28 @@ class DataLayout:
     def captions(self, stimulus: str) -> Path:
         return self.root / "captions" / f"{stimulus}.json"
 
-    def _trained(self, kind: str, session_id: int, stimulus: str, regime: str, suffix: str) -> Path:
-        return self.root / kind / f"session_{int(session_id)}" / f"{stimulus}_{regime}{suffix}"
+    @staticmethod
+    def population_folder(session_id: int | str) -> str:
+        """``session_<id>`` for a recorded session, the name itself for a pseudo-mouse (e.g. ``pan_session``)."""
+        if isinstance(session_id, str) and not session_id.isdigit():
+            if not session_id.replace("_", "").isalnum() or session_id.startswith("session_"):
+                raise ValueError(f"a pseudo-mouse name must be letters, digits and '_' (not 'session_...'), got {session_id!r}")
+            return session_id
+        return f"session_{int(session_id)}"
 
-    def split(self, session_id: int, stimulus: str, regime: str) -> Path:
+    def _trained(self, kind: str, session_id: int | str, stimulus: str, regime: str, suffix: str) -> Path:
+        return self.root / kind / self.population_folder(session_id) / f"{stimulus}_{regime}{suffix}"
+
+    def split(self, session_id: int | str, stimulus: str, regime: str) -> Path:
         return self._trained("splits", session_id, stimulus, regime, ".npz")
 
-    def decoder(self, session_id: int, stimulus: str, regime: str, objective: str = "patches") -> Path:
+    def decoder(self, session_id: int | str, stimulus: str, regime: str, objective: str = "patches") -> Path:
         return self._trained("encoders", session_id, stimulus, regime, f"_{objective}.pt")
 
-    def checkpoints(self, session_id: int, stimulus: str, regime: str, objective: str = "patches") -> Path:
+    def checkpoints(self, session_id: int | str, stimulus: str, regime: str, objective: str = "patches") -> Path:
         return self._trained("checkpoints", session_id, stimulus, regime, f"_{objective}")
 
-    def predictions(self, session_id: int, stimulus: str, regime: str, objective: str = "patches") -> Path:
+    def predictions(self, session_id: int | str, stimulus: str, regime: str, objective: str = "patches") -> Path:
         return self._trained("predictions", session_id, stimulus, regime, f"_{objective}.npz")
 
     def trained_sessions(self) -> list[int]:
@@ -109,6 +120,10 @@ class DataLayout:
 
     def narrations(self, name: str = "heldout") -> Path:
         return self.root / "narrations" / f"{name}.csv"
+
+    def sweep_point(self, sweep: str, point: str) -> Path:
+        """One point's artifact of a parameter grid (each point is computed, and reused, on its own)."""
+        return self.root / "sweeps" / sweep / f"{point}.csv"
 
     def results(self, chapter: str) -> Path:
         return self.root / "results" / f"{chapter}.json"

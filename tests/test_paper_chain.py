@@ -1,4 +1,4 @@
-"""The ``paper`` profile's chain, 00 -> 04, executed end to end through ``neurrator run`` on stand-ins.
+"""The ``paper`` profile's chain, 00 -> 05, executed end to end through ``neurrator run`` on stand-ins.
 
 A smoke run of the code path, not of the science: every notebook of the chain must complete on the
 ``paper`` profile, reading a tiny simulated Allen cache and tiny randomly initialised LLaVA-1.5,
@@ -25,7 +25,7 @@ from tiny_llava import build_tiny_llava
 from tiny_models import build_tiny_blip2, build_tiny_sbert
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAIN = ["00_setup", "01_preprocess", "02_targets", "03_train", "04_narrate_heldout"]
+CHAIN = ["00_setup", "01_preprocess", "02_targets", "03_train", "04_narrate_heldout", "05_scaling"]
 #: the paper preset shrunk so that each encoder trains in seconds on a CPU
 TRAIN_OPTIONS = {"max_epochs": 1, "windows_per_epoch": 128, "val_windows": 64, "d_model": 32, "conv_channels": 16,
                  "heads": 2, "temporal_layers": 1, "patch_layers": 1, "batch_size": 32}
@@ -42,6 +42,8 @@ def paper_run(small_world, tmp_path_factory):
         "blip2_model_id": str(build_tiny_blip2(work / "tiny_blip2")),
         "sbert_model_id": str(build_tiny_sbert(work / "tiny_sbert")),
         "train_options": TRAIN_OPTIONS, "narration_batch_size": 8, "caption_max_new_tokens": 4,
+        # 05_scaling: a small grid (the sweep's code path, not its statistics)
+        "pools": ["VISp", "all"], "sizes": [5], "draws": 2, "windows_per_frame": 1, "retrain_sizes": [5], "n_boot": 20,
     }
     parameters = work / "paper.yml"
     parameters.write_text(yaml.safe_dump(params))
@@ -73,3 +75,7 @@ def test_each_stage_wrote_its_artifacts_in_the_paper_folder(paper_run):
         assert layout.decoder(session, "natural_movie_one", regime).is_file()
         assert layout.predictions(session, "natural_movie_one", regime).is_file()
     assert layout.narrations().is_file()
+    assert layout.decoder("pan_session", "natural_movie_one", "sparse_random").is_file()
+    points = list((layout.root / "sweeps" / "scaling_sparse_random").glob("*.csv"))
+    assert len(points) >= 2 and all((p.parent / f"{p.name}.meta.json").is_file() for p in points)
+    assert layout.results("05_scaling").is_file()

@@ -54,6 +54,15 @@ class BinnedStimulus:
     def nbytes(self) -> int:
         return sum(getattr(self, name).nbytes for name in _ARRAYS)
 
+    def select_units(self, positions: Sequence[int] | np.ndarray) -> "BinnedStimulus":
+        """The same bins with only the units at ``positions`` (column indices), in that order."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if positions.size and (positions.min() < 0 or positions.max() >= len(self.unit_ids)):
+            raise IndexError(f"unit positions must lie in [0, {len(self.unit_ids)}), got {positions.min()}..{positions.max()}")
+        return BinnedStimulus(self.stimulus, self.unit_ids[positions], np.ascontiguousarray(self.counts[:, positions]),
+                              self.bin_start, self.frame, self.repeat, self.block, self.presentation,
+                              self.bin_in_presentation, self.bin_hz)
+
     def save(self, path: str | os.PathLike, *, params: Mapping[str, Any] | None = None,
              inputs: Mapping[str, str | os.PathLike] | None = None) -> Path:
         """Write one uncompressed .npz atomically with its sidecar (params: :func:`binning_params`)."""

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from neurrator.data.binning import BinnedStimulus
+
 KEY_FIELDS = ("repeat", "frame", "bin_in_presentation")
 
 
@@ -29,6 +31,16 @@ class PseudoMouse:
     bin_start: np.ndarray        # of the first session
     units: pd.DataFrame          # session_id, unit_id, column
     misalignment_ms: float       # max timing difference of aligned bins (relative to their repeat's / scene's onset)
+    presentation: np.ndarray     # of the first session
+    block: np.ndarray            # of the first session
+
+    def as_binned(self) -> BinnedStimulus:
+        """The pseudo-mouse as one binned "session" whose unit ids are its columns, for the same windows,
+        splits and trainer as a real session (``units`` maps a column back to its session and unit)."""
+        return BinnedStimulus(stimulus=self.stimulus, unit_ids=self.units["column"].to_numpy(np.int64), counts=self.counts,
+                              bin_start=self.bin_start, frame=self.frame.astype(np.int32), repeat=self.repeat.astype(np.int32),
+                              block=self.block, presentation=self.presentation,
+                              bin_in_presentation=self.bin_in_presentation)
 
 
 def _keys(binned) -> np.ndarray:
@@ -83,10 +95,27 @@ def build_pseudo_mouse(binned: list, unit_ids: list, session_ids: list[int]) -> 
     counts = np.concatenate(columns, axis=1)
     units = pd.concat(tables, ignore_index=True)
     units["column"] = np.arange(len(units))
-    first = binned[0]
-    return PseudoMouse(stimulus, counts, np.asarray(first.frame)[rows[0]], np.asarray(first.repeat)[rows[0]],
-                       np.asarray(first.bin_in_presentation)[rows[0]], np.asarray(first.bin_start)[rows[0]], units,
-                       _misalignment_ms(binned, rows))
+    first, r = binned[0], rows[0]
+    return PseudoMouse(stimulus, counts, np.asarray(first.frame)[r], np.asarray(first.repeat)[r],
+                       np.asarray(first.bin_in_presentation)[r], np.asarray(first.bin_start)[r], units,
+                       _misalignment_ms(binned, rows), np.asarray(first.presentation)[r], np.asarray(first.block)[r])
+
+
+def pan_session_mouse(layout, stimulus: str, session_ids: list[int] | None = None) -> PseudoMouse:
+    """Every binned unit of ``session_ids`` (default: every processed session) on one frame-aligned axis,
+    with each unit's ``region`` in ``units``: one population of the size of all sessions together."""
+    from neurrator.data import allen
+
+    if session_ids is None:
+        session_ids = sorted(int(p.stem.split("_")[1]) for p in layout.recordings.glob("session_*.npz"))
+    if not session_ids:
+        raise FileNotFoundError(f"no processed sessions in {layout.show(layout.recordings)}: run notebook 01_preprocess first")
+    binned = [BinnedStimulus.load(layout.binned(s, stimulus)) for s in session_ids]
+    mouse = build_pseudo_mouse(binned, [b.unit_ids for b in binned], list(session_ids))
+    regions = pd.concat([allen.read_recording(layout.recording(s)).units["region"].rename_axis("unit_id").reset_index()
+                         .assign(session_id=s) for s in session_ids])
+    mouse.units = mouse.units.merge(regions, on=["session_id", "unit_id"], how="left", validate="one_to_one")
+    return mouse
 
 
 def _misalignment_ms(binned: list, rows: list[np.ndarray]) -> float:

@@ -119,3 +119,20 @@ def regime_windows(binned: BinnedStimulus, regime: str, *, seed: int = 0,
                             jitter=jitter if augment else 0, neuron_dropout=neuron_dropout if augment else 0.0, seed=seed)
 
     return RegimeWindows(regime, split, windows(TRAIN, True), windows(VAL, False), windows(TEST, False))
+
+
+def sample_per_frame(windows: SpikeWindows, per_frame: int | None) -> SpikeWindows:
+    """At most ``per_frame`` of each frame's windows, evenly spaced over its centres in time order (so over
+    its repeats), without augmentation; ``None`` keeps every window. Deterministic: no random draw."""
+    if per_frame is None:
+        return SpikeWindows(windows.counts, windows.frames, windows.centres, windows.mean, windows.std, windows.window)
+    if per_frame < 1:
+        raise ValueError(f"per_frame must be a positive number of windows (or None for all), got {per_frame}")
+    centres = np.sort(windows.centres)
+    frames = windows.frames[centres]
+    keep = []
+    for frame in np.unique(frames):
+        own = centres[frames == frame]
+        keep.append(own[np.unique(np.linspace(0, len(own) - 1, min(per_frame, len(own))).round().astype(int))])
+    return SpikeWindows(windows.counts, windows.frames, np.sort(np.concatenate(keep)) if keep else centres,
+                        windows.mean, windows.std, windows.window)

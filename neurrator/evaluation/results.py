@@ -74,13 +74,16 @@ FRACTION = Tolerance(0.05, per_item=2, why="a fraction of n frames (R@k, KNN pur
 RANK = Tolerance(5, 0.15, why="median rank of the true frame among all frames: a few ranks of noise, "
                               "more where the rank is large")
 P_VALUE = Tolerance(1.0, log10=True, floor=1e-3, why="Wilcoxon p: within a factor of 10, below 0.001 equal")
+CROSSING = Tolerance(0.51, log10=True, floor=1.0, why="a population size on a half-decade grid (a floor crossing): "
+                                                     "one grid step, a factor of about 3")
 COUNT = Tolerance(0, 0.05, why="a count that depends on a floating-point model (e.g. distinct captions)")
 
 
 def tolerance_table() -> pd.DataFrame:
     """The tolerance of each kind of headline number, and why (shown in chapter 03)."""
     kinds = {"SBERT mean": SBERT_MEAN, "cosine / CKA": COSINE, "fraction of frames": FRACTION,
-             "median rank": RANK, "Wilcoxon p": P_VALUE, "model-dependent count": COUNT, "data count or label": EXACT}
+             "median rank": RANK, "Wilcoxon p": P_VALUE, "population size (floor crossing)": CROSSING,
+             "model-dependent count": COUNT, "data count or label": EXACT}
     return pd.DataFrame([{"number": kind, "tolerance": t.describe(), "why": t.why} for kind, t in kinds.items()]
                         ).set_index("number")
 

@@ -35,3 +35,24 @@ def embed_sentences(model, sentences: Sequence[str], batch_size: int = 64) -> np
     """Unit-norm float32 embeddings, one row per sentence."""
     return np.asarray(model.encode(list(sentences), batch_size=batch_size, normalize_embeddings=True,
                                    convert_to_numpy=True, show_progress_bar=False), dtype=np.float32)
+
+
+class MemoizedEncoder:
+    """A sentence model that embeds each distinct sentence once: ``encode`` answers repeats from memory.
+
+    For sweeps, where the same reference captions, random captions and narrations come back at every
+    point. A sentence's embedding does not depend on what it is batched with (up to float rounding of
+    padded batches), so scores are those of the wrapped model. The memory is this object's own."""
+
+    def __init__(self, model):
+        self.model = model
+        self._rows: dict[tuple, np.ndarray] = {}
+
+    def encode(self, sentences: Sequence[str], **options) -> np.ndarray:
+        settings = tuple(sorted((k, v) for k, v in options.items() if k != "batch_size"))
+        missing = [s for s in dict.fromkeys(sentences) if (settings, s) not in self._rows]
+        if missing:
+            for sentence, row in zip(missing, np.asarray(self.model.encode(missing, **options))):
+                self._rows[settings, sentence] = row
+        rows = [self._rows[settings, s] for s in sentences]
+        return np.stack(rows) if rows else np.zeros((0, 0), np.float32)

@@ -137,7 +137,7 @@ def matched_vs_shuffled(scores: pd.DataFrame) -> dict:
     return {"statistic": float(res.statistic), "p_value": float(res.pvalue), "n": int(len(diff))}
 
 
-def _format_p(p: float) -> str:
+def format_p(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
@@ -164,7 +164,7 @@ def summary_table(scores: pd.DataFrame, by: str | Sequence[str], narrations_colu
             "random caption": means["random_caption"],
             "word salad": means["word_salad"],
             "matched - shuffled": means["matched"] - means["shuffled"],
-            "Wilcoxon p": _format_p(matched_vs_shuffled(group)["p_value"]),
+            "Wilcoxon p": format_p(matched_vs_shuffled(group)["p_value"]),
             "distinct": fraction_distinct(group[narrations_column]),
         }, dtype=object)
 

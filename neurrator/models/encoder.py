@@ -44,6 +44,14 @@ class SpikeFrontEnd(nn.Module):
     def forward(self, windows: torch.Tensor, neuron_mask: torch.Tensor | None = None) -> torch.Tensor:
         if windows.shape[-1] != self.n_neurons:
             raise ValueError(f"the encoder was built for {self.n_neurons} neurons, got windows with {windows.shape[-1]}")
+        if neuron_mask is not None and neuron_mask.ndim == 1 and bool(((neuron_mask == 0) | (neuron_mask == 1)).all()):
+            # one 0/1 mask for the whole batch: convolve the kept neurons only (the zeroed ones add nothing),
+            # so a query of 10 neurons costs a 10-neuron convolution
+            keep = torch.nonzero(neuron_mask, as_tuple=True)[0]
+            x = windows[..., keep].transpose(1, 2)
+            x = torch.cat([nn.functional.conv1d(x, conv.weight[:, keep], conv.bias, padding=conv.padding)
+                           for conv in self.convs], dim=1).transpose(1, 2)
+            return self.temporal(self.project(x))
         if neuron_mask is not None:
             mask = neuron_mask.to(windows.dtype)
             windows = windows * (mask[:, None, :] if mask.ndim == 2 else mask)

@@ -85,6 +85,18 @@ PRESETS: dict[str, tuple[EncoderConfig, TrainConfig]] = {
 }
 
 
+#: overrides of the preset for an encoder of every session's units (05_scaling's pan-session pseudo-mouse).
+#: Its input layer grows with the units: at 1699 demo units one demo epoch takes ~5x a single session's,
+#: so ``demo`` trains half the epochs on half the windows, at a higher learning rate. Measured on this
+#: pseudo-mouse (sparse-random split, best validation patch cosine; ``benchmarks/pan_session_schedule.py``):
+#: 6 x 1024 windows at lr 3e-4 0.40, 1e-3 0.49, 2e-3 0.51; the single-session preset (12 x 2048, 3e-4) 0.54
+#: in ~4x the time. ``paper`` keeps the paper's schedule.
+PAN_SESSION_OPTIONS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "demo": {"max_epochs": 6, "windows_per_epoch": 1024, "val_windows": 512, "lr": 2e-3},
+}
+
+
 def preset(profile: str, **overrides: Any) -> tuple[EncoderConfig, TrainConfig]:
     """The profile's configs with ``overrides`` applied to whichever config has that field."""
     encoder, train = PRESETS[check_profile(profile)]
