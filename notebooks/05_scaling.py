@@ -268,11 +268,18 @@ def size_range(pool):
 hippo_gaps = (by_point["matched"] - by_point["random_caption"])[by_point["pool"] == "hippocampus"]
 glue("rise_visual", size_range("visual cortex") if "visual cortex" in set(by_point["pool"]) else "n/a", display=False)
 glue("hippo_gap_range", f"{hippo_gaps.min():+.2f} to {hippo_gaps.max():+.2f}" if len(hippo_gaps) else "n/a", display=False)
+hippo_ranks = by_point[by_point["pool"] == "hippocampus"].groupby("size")["median_rank"].mean()
+glue("hippo_ranks", f"{hippo_ranks.iloc[0]:.0f} at {hippo_ranks.index[0]} units and {hippo_ranks.iloc[-1]:.0f} at "
+     f"{hippo_ranks.index[-1]} (chance {(targets.shape[0] + 1) / 2:.0f})" if len(hippo_ranks) else "n/a", display=False)
 
 # %% [markdown]
 # **Takeaway:** matched SBERT of the visual-cortex pool rises from {glue:text}`rise_visual`, and
 # patch cosine and retrieval improve with it; a hippocampal draw's gap above the floor stays between
-# {glue:text}`hippo_gap_range` at every size.
+# {glue:text}`hippo_gap_range` at every size. The hippocampal predictions are not entirely empty,
+# though: the true frame's median rank is {glue:text}`hippo_ranks`. The planted hippocampal units
+# have no stimulus drive, only a slow random drift, so whatever frame information they carry comes
+# from *when* a frame is shown, not from what it shows; chapter 08's exclusion-zone retrieval
+# (neighbouring frames removed from the candidates) is the test for it.
 
 # %% [markdown]
 # ## 4. Where each pool crosses the random-caption floor
@@ -337,7 +344,7 @@ common_size = max(s for s in scaling.size_grid(min(len(pool_units[p]) for p in v
 glue("common_size", common_size, display=False)
 same, shuffled_floor = scaling.pairwise_similarity(
     {p: sweep[(sweep["pool"] == p) & (sweep["size"] == common_size)] for p in compared}, model, seed=seed)
-fig, axes = plt.subplots(1, 2, figsize=(13, 4.6))
+fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
 for ax, matrix, title in [(axes[0], same, f"same frames ({common_size} units per pool)"),
                           (axes[1], same - shuffled_floor, "same frames − shuffled frames")]:
     sns.heatmap(matrix.astype(float), annot=True, fmt=".2f", cmap="viridis", ax=ax, square=True, cbar=False)
@@ -397,7 +404,8 @@ if len(comparison):
     for ax, column in zip(axes, ["matched", "patch cosine"]):
         sns.barplot(data=comparison, x="size", y=column, hue="model", ax=ax)
         ax.set(xlabel=f"{retrain_pool} units", ylabel=column)
-    axes[0].axhline(comparison["random caption"].mean(), color="k", linestyle="--", linewidth=1)
+    axes[0].axhline(comparison["random caption"].mean(), color="k", linestyle="--", linewidth=1, label="random caption")
+    axes[0].legend(loc="upper center", bbox_to_anchor=(1.1, -0.18), ncol=3, fontsize=9)
     axes[1].legend().remove()
     plt.tight_layout()
     plt.show()
