@@ -47,6 +47,8 @@ windows_per_frame = 2             # test windows per held-out frame in the sweep
 retrain_pool = "VISp"             # the mask-vs-retrained check: a pool ...
 retrain_sizes = [30, 100]         # ... and its sizes, each trained on the subset alone
 n_boot = 1000                     # bootstrap resamples of the floor crossing
+scheduler = None                  # the sweep's points: None here, one by one; "local": a Dask cluster on this machine;
+                                  # "tcp://host:8786": a running Dask scheduler (each worker loads the narrator once)
 narration_batch_size = 32
 llava_model_id = "llava-hf/llava-1.5-7b-hf"   # paper profile: hub id or local path
 sbert_model_id = "sentence-transformers/all-MiniLM-L6-v2"   # paper profile: hub id or local path (demo: packaged copy)
@@ -54,6 +56,7 @@ device = "auto"
 
 # %% tags=["hide-input"]
 import time
+from functools import partial
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -61,11 +64,11 @@ import pandas as pd
 import seaborn as sns
 from myst_nb import glue
 from scipy import stats
-from tqdm.auto import tqdm
 
 from neurrator import vlm
 from neurrator.artifacts import sha256_file
 from neurrator.book import environment, plotting, repro
+from neurrator.book.scheduler import INPROCESS, client_for
 from neurrator.data import splits
 from neurrator.data.pseudomice import pan_session_mouse
 from neurrator.data.windows import regime_windows, sample_per_frame
@@ -200,7 +203,9 @@ glue("single_best", f"{single_best:.2f}", display=False)
 # and predicts the grids of the held-out frames ({glue:text}`sweep_windows` test windows per frame,
 # spread over the test repeats), which the frozen narrator turns into sentences, scored with SBERT
 # against the reference as in chapter 04. Each point is one call with its own artifact: a finished
-# point is read back, not recomputed.
+# point is read back, not recomputed. The points run here one by one; with the `scheduler` parameter
+# (`"local"`, or the address of a running Dask scheduler) they are spread over Dask workers, each of
+# which loads the narrator once.
 
 # %%
 regime = regimes[0]
@@ -208,8 +213,10 @@ glue("sweep_regime", regime.replace("_", "-"), display=False)
 glue("sweep_windows", "all" if windows_per_frame is None else windows_per_frame, display=False)
 decoder = decoders[regime]
 test = sample_per_frame(runs[regime].test, windows_per_frame)
-backend = vlm.load_backend(profile, **({"model_id": llava_model_id} if profile == "paper" else {"cache_dir": layout.models}))
-model = sbert.MemoizedEncoder(sbert.load_sbert(profile, **({"model_id": sbert_model_id} if profile == "paper" else {})))
+backend_options = {"model_id": llava_model_id} if profile == "paper" else {"cache_dir": layout.models}
+sbert_options = {"model_id": sbert_model_id} if profile == "paper" else {}
+backend = vlm.load_backend(profile, **backend_options)
+model = sbert.load_memoized(profile, **sbert_options)
 references = captions.read_captions(layout.captions(stimulus))
 scoring_inputs = dict(backend=backend, sbert_model=model, references=references, caption_pool=list(references.values()),
                       targets=targets, candidates=pooled_targets(targets, np.arange(targets.shape[0])),
@@ -224,20 +231,29 @@ def run(point, columns, decoder=decoder, sweep=f"scaling_{regime}"):
                              path=layout.sweep_point(sweep, point.name), key=key, **scoring_inputs)
 
 
+narrator_factories = {"backend": partial(vlm.load_backend, profile, **backend_options),
+                      "sbert_model": partial(sbert.load_memoized, profile, **sbert_options)}
+
+
 points = scaling.sweep_points({p: len(c) for p, c in pool_units.items()}, sizes, draws)
 writer = getattr(backend, "writer", None)
 decoded_before = writer.decoded if writer is not None else None
 started = time.perf_counter()
 already_done = sum(layout.sweep_point(f"scaling_{regime}", p.name).exists() for p in points)
-sweep = pd.concat([run(point, scaling.draw_columns(point, pool_units[point.pool], seed))
-                   for point in tqdm(points, desc="sweep", unit="point")], ignore_index=True)
+tasks = [(point, scaling.draw_columns(point, pool_units[point.pool], seed), layout.sweep_point(f"scaling_{regime}", point.name))
+         for point in points]
+with client_for(scheduler) as client:
+    sweep = pd.concat(scaling.run_sweep(tasks, client=client, narrator_factories=narrator_factories, decoder=decoder,
+                                        windows=test, key=key, seed=seed, **scoring_inputs), ignore_index=True)
 timings[f"sweep: {len(points) - already_done} points computed, {already_done} read back"] = time.perf_counter() - started
-if writer is not None:
+computed = len(points) - already_done
+narrated_now = int(sweep["pool"].size * computed / max(len(points), 1))
+if writer is not None and scheduler in INPROCESS and narrated_now:
     decoded = writer.decoded - decoded_before
-    print(f"{len(points)} points, {len(sweep):,} narrations; the demo narrator decoded {decoded:,} new label sets "
-          f"(sentence-cache hit rate {1 - decoded / len(sweep):.0%} of the narrations, if every point was computed now)")
+    print(f"{len(points)} points ({computed} computed now), {len(sweep):,} narrations; for the {narrated_now:,} narrated now the "
+          f"demo narrator decoded {decoded:,} new label sets: a sentence-cache hit rate of {1 - decoded / narrated_now:.0%}")
 else:
-    print(f"{len(points)} points, {len(sweep):,} narrations")
+    print(f"{len(points)} points ({computed} computed now), {len(sweep):,} narrations")
 
 # %%
 by_point = sweep.groupby(["pool", "size", "draw"], sort=False).agg(

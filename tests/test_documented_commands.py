@@ -83,7 +83,7 @@ def test_documented_run_command_names_chain_notebooks_and_declared_parameters(na
 
 def test_other_documented_neurrator_commands_parse():
     for name, argv in commands("neurrator"):
-        if argv and argv[0] != "run":
+        if argv and argv[0] != "run" and argv != ["sweep"]:   # a bare `neurrator sweep` in prose names the command
             try:
                 build_parser().parse_args(argv)
             except SystemExit:
@@ -102,3 +102,14 @@ def test_documented_make_targets_exist():
         wanted = [a for a in argv if "=" not in a and not a.startswith("-")]   # not VAR=value, not options
         missing = sorted(set(wanted) - targets)
         assert not missing, f"{name}: `make {shlex.join(argv)}`: no Makefile target {missing}"
+
+
+def test_documented_sweep_commands_name_chain_notebooks():
+    sweeps = [(name, argv) for name, argv in commands("neurrator") if argv[:1] == ["sweep"] and len(argv) > 1]
+    assert sweeps, "the README documents neurrator sweep"
+    for name, argv in sweeps:
+        args = build_parser().parse_args(argv)
+        try:
+            chain_sources(ROOT, args.notebooks)
+        except FileNotFoundError as err:
+            pytest.fail(f"{name}: `neurrator {shlex.join(argv)}` names a notebook outside the chain: {err}")

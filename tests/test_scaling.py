@@ -208,3 +208,21 @@ def test_the_memoized_encoder_embeds_each_sentence_once_and_returns_the_same_row
     assert np.array_equal(again[0], first[1])
     memo.encode(["a cat"], normalize_embeddings=False)               # other settings: embedded again
     assert inner.seen[-1] == "a cat"
+
+
+def test_run_sweep_runs_every_task_in_order_and_needs_narrator_factories_on_a_cluster(tmp_path):
+    rng = np.random.default_rng(0)
+    counts = rng.integers(0, 4, (200, 6)).astype(np.uint8)
+    windows = SpikeWindows(counts, np.repeat(np.arange(10), 20), np.arange(10, 190, 7), np.zeros(6), np.ones(6))
+    refs = {f: ("A bright room." if f % 2 else "A dark night.") for f in range(10)}
+    inputs = dict(decoder=MaskDecoder(), windows=windows, key={"decoder": "x"}, backend=SignBackend(),
+                  sbert_model=WordModel(), references=refs, caption_pool=list(refs.values()),
+                  targets=ArrayTargets(np.ones((10, 2, 3), np.float32)), candidates=np.ones((10, 3)))
+    layout = DataLayout(tmp_path, "demo")
+    points = [scaling.SweepPoint("VISp", 2, d) for d in range(3)]
+    tasks = [(p, np.array([d, d + 1]), layout.sweep_point("s", p.name)) for d, p in enumerate(points)]
+    tables = scaling.run_sweep(tasks, **inputs)
+    assert [t["draw"].iloc[0] for t in tables] == [0, 1, 2]
+    assert tables[1].equals(scaling.run_point(points[1], np.array([1, 2]), path=tasks[1][2], **inputs))
+    with pytest.raises(ValueError, match="narrator_factories"):
+        scaling.run_sweep(tasks, client=object(), **inputs)

@@ -1,5 +1,6 @@
-"""Command line: ``neurrator run`` (the notebook chain), ``neurrator env`` (what this machine has) and
-``neurrator simulate`` (the demo world as an Allen cache)."""
+"""Command line: ``neurrator run`` (the notebook chain), ``neurrator sweep`` (the chain over a parameter
+grid, on Dask), ``neurrator env`` (what this machine has) and ``neurrator simulate`` (the demo world as
+an Allen cache)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,41 @@ def _run(args: argparse.Namespace) -> int:
     total = sum(r.seconds for r in results)
     print(f"ran {len(results)} notebook(s) in {total:.1f} s")
     return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    import yaml
+
+    from neurrator.book.runner import UnknownParameter, chain_sources, parse_parameters
+    from neurrator.book.sweep import sweep
+
+    root = Path(args.project) if args.project else find_project_root()
+    if root is None:
+        print("error: not inside the neurrator project (no _toc.yml + pyproject.toml above here); use --project", file=sys.stderr)
+        return 2
+    try:
+        grid = yaml.safe_load(Path(args.grid).read_text()) or {}
+        if not isinstance(grid, dict):
+            raise ValueError(f"{args.grid} must be a mapping of parameter names to values or lists of values")
+        fixed = parse_parameters(args.parameter or [], args.parameters_file)
+        if args.data_dir:
+            fixed["data_dir"] = str(Path(args.data_dir).resolve())
+        batch = yaml.safe_load(Path(args.cluster_options).read_text()) if args.cluster_options else {}
+        batch.update({k: v for k, v in dict(cores=args.cores, memory=args.memory, gpus=args.gpus, walltime=args.walltime,
+                                            jobs=args.jobs, queue=args.queue, account=args.account).items() if v is not None})
+        summary = sweep(chain_sources(root, args.notebooks), {**fixed, **grid}, name=args.name or Path(args.grid).stem,
+                        runs_dir=Path(args.runs_dir) if args.runs_dir else root / "runs", project_root=root,
+                        scheduler=args.scheduler, workers=args.workers, cluster=args.cluster, batch=batch,
+                        retry_failed=args.retry_failed, progress=not args.quiet)
+    except (UnknownParameter, FileNotFoundError, ValueError, yaml.YAMLError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    counts = summary.outcomes["status"].value_counts()
+    print(f"{len(summary.outcomes)} point(s): " + ", ".join(f"{n} {status}" for status, n in counts.items()))
+    print(f"outcomes: {summary.folder / 'outcomes.csv'}; headline numbers of every point: {summary.folder / 'results.csv'}")
+    for _, row in summary.failed.iterrows():
+        print(f"failed: {row['point']}: {row['error'].splitlines()[0] if row['error'] else ''} (log: {row['log']})", file=sys.stderr)
+    return 1 if len(summary.failed) else 0
 
 
 def _env(args: argparse.Namespace) -> int:
@@ -84,6 +120,32 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--project", help="project root (default: found above the working directory)")
     run.add_argument("-q", "--quiet", action="store_true", help="no per-cell progress bar")
     run.set_defaults(func=_run)
+
+    sw = sub.add_parser("sweep", help="run the chain (or some notebooks) once per point of a parameter grid, on Dask")
+    sw.add_argument("notebooks", nargs="*", help="notebooks of each point (as for run); default: the whole chain")
+    sw.add_argument("-g", "--grid", required=True, metavar="YAML", help="parameter grid: lists are crossed, other values fixed")
+    sw.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), help="a fixed parameter (YAML value)")
+    sw.add_argument("-f", "--parameters-file", metavar="YAML", help="fixed parameters from YAML (the grid overrides them)")
+    sw.add_argument("--name", help="sweep name: points go to <runs dir>/<name>/<point>/ (default: the grid file's stem)")
+    sw.add_argument("--runs-dir", help="where sweep folders go (default: runs/ in the project)")
+    sw.add_argument("--data-dir", help="one data directory shared by every point (default: one per point, inside its folder)")
+    sw.add_argument("--scheduler", default="local", help="'local' (a LocalCluster, one worker per core; default), 'inprocess', "
+                                                      "or the address of a running Dask scheduler (tcp://host:8786)")
+    sw.add_argument("--workers", type=int, help="workers of the local cluster (default: one per core)")
+    sw.add_argument("--cluster", choices=["slurm", "pbs", "lsf", "sge", "htcondor", "moab", "oar"],
+                    help="submit workers as batch jobs through dask-jobqueue (overrides --scheduler)")
+    sw.add_argument("--cluster-options", metavar="YAML", help="dask-jobqueue options for each job (the flags below override)")
+    sw.add_argument("--cores", type=int, help="cores per job")
+    sw.add_argument("--memory", help="memory per job, e.g. 64GB")
+    sw.add_argument("--gpus", type=int, help="GPUs per job; each point then reserves one")
+    sw.add_argument("--walltime", help="walltime per job, e.g. 04:00:00")
+    sw.add_argument("--jobs", type=int, help="number of jobs (workers) to start")
+    sw.add_argument("--queue", help="queue / partition")
+    sw.add_argument("--account", help="account / project to charge")
+    sw.add_argument("--retry-failed", action="store_true", help="run again the points that failed before")
+    sw.add_argument("--project", help="project root (default: found above the working directory)")
+    sw.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    sw.set_defaults(func=_sweep)
 
     sim = sub.add_parser("simulate", help="simulate the demo world and write it as an Allen cache")
     sim.add_argument("--cache-dir", help="where to write the cache (default: <data dir>/demo/allen_cache)")

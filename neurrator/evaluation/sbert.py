@@ -56,3 +56,8 @@ class MemoizedEncoder:
                 self._rows[settings, sentence] = row
         rows = [self._rows[settings, s] for s in sentences]
         return np.stack(rows) if rows else np.zeros((0, 0), np.float32)
+
+
+def load_memoized(profile: str = "demo", device: str | None = None, model_id: str | None = None) -> MemoizedEncoder:
+    """:func:`load_sbert` wrapped in a :class:`MemoizedEncoder` (a picklable factory for sweep workers)."""
+    return MemoizedEncoder(load_sbert(profile, device=device, model_id=model_id))

@@ -145,6 +145,34 @@ def run_point(point: SweepPoint, columns: np.ndarray, *, decoder, windows, path:
     return pd.read_csv(path, keep_default_na=False)   # the same values whether computed now or read back
 
 
+def _run_task(task: tuple, **inputs) -> pd.DataFrame:
+    point, columns, path = task
+    return run_point(point, columns, path=path, **inputs)
+
+
+def run_sweep(tasks: Sequence[tuple[SweepPoint, np.ndarray, str | Path]], *, client=None,
+              narrator_factories: Mapping[str, Any] | None = None, desc: str = "sweep", **inputs) -> list[pd.DataFrame]:
+    """:func:`run_point` for every ``(point, columns, path)`` task, in order, with the same ``inputs``
+    (``decoder``, ``windows``, ``key``, ``seed`` and :func:`score_grids`' inputs).
+
+    ``client`` None runs them here, one after the other (the book's default). With a
+    ``distributed.Client`` (:func:`neurrator.book.scheduler.client_for`) each point is a task; the
+    inputs are sent to each worker once, and ``backend`` and ``sbert_model`` are not shipped but
+    built on each worker, once, by ``narrator_factories`` (name -> picklable factory, e.g.
+    ``functools.partial(vlm.load_backend, "paper", model_id=...)``).
+    """
+    from neurrator.book.scheduler import map_grid
+
+    per_worker = {}
+    if client is not None:
+        missing = {"backend", "sbert_model"} - set(narrator_factories or {})
+        if missing:
+            raise ValueError(f"on a cluster the narrator is built on each worker: give narrator_factories for {sorted(missing)}")
+        per_worker = dict(narrator_factories)
+        inputs = {k: v for k, v in inputs.items() if k not in per_worker}
+    return map_grid(_run_task, list(tasks), client=client, shared=inputs, per_worker=per_worker, desc=desc)
+
+
 # ----------------------------------------------------------------------------- analysis
 def _log_interpolate(x0: float, x1: float, y0: float, y1: float) -> float:
     """Where the line through ``(log10 x0, y0)`` and ``(log10 x1, y1)`` reaches 0, back on the linear axis."""

@@ -1,0 +1,153 @@
+"""Where a grid of independent points runs: in this process, on a Dask cluster on this machine, on an
+existing Dask scheduler, or on a batch cluster (SLURM, PBS, LSF, SGE, ... through ``dask-jobqueue``).
+
+One choice, named the same everywhere (``neurrator sweep --scheduler/--cluster`` and the ``scheduler``
+parameter of notebooks with a grid):
+
+- ``None`` or ``"inprocess"``: a plain loop in this process (the book's and the tests' default);
+- ``"local"``: a ``distributed.LocalCluster`` on this machine, one single-threaded worker process per core
+  (or ``workers``);
+- ``"tcp://host:8786"``: an existing Dask scheduler;
+- a batch cluster: :func:`batch_cluster` (``kind`` = ``"slurm"``, ``"pbs"``, ...), whose jobs each start
+  one worker with the cores, memory, GPUs and walltime asked for.
+
+:func:`map_grid` maps a top-level function over the points and returns results in point order.
+Large read-only inputs (``shared``) go to each worker once; expensive objects such as a 7-billion-
+parameter narrator are built on each worker at most once (``per_worker`` factories, kept on the
+worker: :func:`worker_local`), never once per point.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+from tqdm.auto import tqdm
+
+#: dask-jobqueue's cluster class per batch system
+BATCH_KINDS = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "lsf": "LSFCluster", "sge": "SGECluster",
+               "htcondor": "HTCondorCluster", "moab": "MoabCluster", "oar": "OARCluster"}
+INPROCESS = (None, "", "inprocess")
+
+
+def _batch_options(kind: str, cores: int, memory: str, gpus: int, walltime: str | None,
+                   job_extra_directives: Sequence[str] = (), **extra: Any) -> dict:
+    """dask-jobqueue keyword arguments: one worker process per job, GPUs as a job directive (SLURM's
+    ``--gres``) and as a worker resource ``GPU`` (so a task asking for ``{"GPU": 1}`` gets its own)."""
+    if kind not in BATCH_KINDS:
+        raise ValueError(f"unknown cluster kind {kind!r}: choose from {', '.join(BATCH_KINDS)}")
+    directives = list(job_extra_directives)
+    worker_args = list(extra.pop("worker_extra_args", []))
+    if gpus:
+        if kind == "slurm":
+            directives.append(f"--gres=gpu:{gpus}")
+        elif not job_extra_directives:
+            raise ValueError(f"how a {kind} job asks for GPUs differs between sites: pass the directive in "
+                             "job_extra_directives (e.g. PBS '-l ngpus=1'), as well as gpus")
+        worker_args += ["--resources", f"GPU={gpus}"]
+    options = dict(cores=cores, memory=memory, processes=1, job_extra_directives=directives,
+                   worker_extra_args=worker_args, **extra)
+    if walltime:
+        options["walltime"] = walltime
+    return options
+
+
+def batch_cluster(kind: str, *, cores: int = 1, memory: str = "16GB", gpus: int = 0, walltime: str | None = None,
+                  jobs: int = 1, **extra: Any):
+    """A started dask-jobqueue cluster of ``jobs`` jobs (``kind``: slurm, pbs, lsf, sge, htcondor, moab, oar)."""
+    import dask_jobqueue
+
+    options = _batch_options(kind, cores, memory, gpus, walltime, **extra)   # checks kind
+    cluster = getattr(dask_jobqueue, BATCH_KINDS[kind])(**options)
+    cluster.scale(jobs=jobs)
+    return cluster
+
+
+def job_script(kind: str, *, cores: int = 1, memory: str = "16GB", gpus: int = 0, walltime: str | None = None,
+               scheduler_address: str = "tcp://scheduler:8786", **extra: Any) -> str:
+    """The batch script one job of :func:`batch_cluster` would submit, rendered without starting anything."""
+    import dask_jobqueue
+
+    options = _batch_options(kind, cores, memory, gpus, walltime, **extra)   # checks kind
+    job_class = getattr(dask_jobqueue, BATCH_KINDS[kind]).job_cls
+    return job_class(scheduler=scheduler_address, name="neurrator-worker", **options).job_script()
+
+
+@contextlib.contextmanager
+def client_for(scheduler: str | None = None, *, cluster: str | None = None, workers: int | None = None,
+               **batch: Any) -> Iterator[Any]:
+    """A ``distributed.Client`` for the choice (see the module docstring), closed afterwards; ``None``
+    for an in-process loop."""
+    if cluster is not None:
+        from distributed import Client
+
+        with batch_cluster(cluster, **batch) as started, Client(started) as client:
+            yield client
+        return
+    if scheduler in INPROCESS:
+        yield None
+        return
+    from distributed import Client, LocalCluster
+
+    if scheduler == "local":
+        n = workers or os.cpu_count() or 1
+        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None) as local, \
+                Client(local) as client:
+            yield client
+        return
+    if not str(scheduler).startswith(("tcp://", "tls://", "inproc://", "ucx://")):
+        raise ValueError(f"scheduler must be None/'inprocess', 'local' or a Dask scheduler address like "
+                         f"'tcp://host:8786', got {scheduler!r}")
+    with Client(scheduler) as client:
+        yield client
+
+
+def worker_local(name: str, factory: Callable[[], Any], store: dict | None = None) -> Any:
+    """``factory()`` built once per Dask worker (kept on the worker object) or once per ``store`` outside one."""
+    try:
+        from distributed import get_worker
+
+        holder = get_worker()
+        store = holder.__dict__.setdefault("_neurrator_local", {})
+    except (ImportError, ValueError):
+        if store is None:
+            raise RuntimeError("worker_local outside a Dask worker needs a store (a dict kept by the caller)") from None
+    if name not in store:
+        store[name] = factory()
+    return store[name]
+
+
+def _call(func: Callable, point: Any, per_worker: Mapping[str, Callable[[], Any]], shared: Mapping[str, Any]) -> Any:
+    built = {name: worker_local(name, factory) for name, factory in per_worker.items()}
+    return func(point, **shared, **built)
+
+
+def map_grid(func: Callable, points: Sequence[Any], *, client=None, shared: Mapping[str, Any] | None = None,
+             per_worker: Mapping[str, Callable[[], Any]] | None = None, resources: Mapping[str, float] | None = None,
+             desc: str = "grid", progress: bool = True) -> list:
+    """``[func(point, **shared, **per_worker objects) for point in points]``, in point order.
+
+    Without ``client`` it is that loop, here (each ``per_worker`` factory called once). With a
+    ``distributed.Client``, ``shared`` values are scattered to every worker once, each worker builds the
+    ``per_worker`` objects the first time it needs them, and every point is one task (``resources``,
+    e.g. ``{"GPU": 1}``, reserves what a task needs on its worker). ``func`` must be importable by the
+    workers (a module-level function). The first failure is raised after the other points finished.
+    """
+    shared, per_worker = dict(shared or {}), dict(per_worker or {})
+    points = list(points)
+    if client is None:
+        local: dict = {}
+        built = {name: worker_local(name, factory, store=local) for name, factory in per_worker.items()}
+        return [func(point, **shared, **built) for point in tqdm(points, desc=desc, unit="point", disable=not progress)]
+    from distributed import as_completed
+
+    scattered = {name: client.scatter(value, broadcast=True) for name, value in shared.items()}
+    futures = [client.submit(_call, func, point, per_worker, scattered, pure=False, resources=dict(resources or {}) or None)
+               for point in points]
+    for _ in tqdm(as_completed(futures), total=len(futures), desc=desc, unit="point", disable=not progress):
+        pass
+    errors = [f for f in futures if f.status == "error"]
+    if errors:
+        raise errors[0].exception()
+    return client.gather(futures)
