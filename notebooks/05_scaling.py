@@ -49,6 +49,7 @@ retrain_sizes = [30, 100]         # ... and its sizes, each trained on the subse
 n_boot = 1000                     # bootstrap resamples of the floor crossing
 scheduler = None                  # the sweep's points: None here, one by one; "local": a Dask cluster on this machine;
                                   # "tcp://host:8786": a running Dask scheduler (each worker loads the narrator once)
+scheduler_workers = None          # "local" only: workers (default one per core; on the paper profile, one per GPU)
 narration_batch_size = 32
 llava_model_id = "llava-hf/llava-1.5-7b-hf"   # paper profile: hub id or local path
 sbert_model_id = "sentence-transformers/all-MiniLM-L6-v2"   # paper profile: hub id or local path (demo: packaged copy)
@@ -66,7 +67,7 @@ from myst_nb import glue
 from scipy import stats
 
 from neurrator import vlm
-from neurrator.artifacts import sha256_file
+from neurrator.artifacts import read_sidecar, sha256_file
 from neurrator.book import environment, plotting, repro
 from neurrator.book.scheduler import INPROCESS, client_for
 from neurrator.data import splits
@@ -222,8 +223,9 @@ scoring_inputs = dict(backend=backend, sbert_model=model, references=references,
                       targets=targets, candidates=pooled_targets(targets, np.arange(targets.shape[0])),
                       batch_size=narration_batch_size)
 key = {"decoder": sha256_file(layout.decoder(POPULATION, stimulus, regime))[:16],
-       "windows": scaling.digest(test.centres), "narrator": llava_model_id if profile == "paper" else backend.name,
-       "sbert": sbert_model_id if profile == "paper" else "demo"}
+       "windows": scaling.digest(test.centres), "references": sha256_file(layout.captions(stimulus))[:16],
+       "targets": read_sidecar(store.path(stimulus))["sha256"][:16],
+       "narrator": llava_model_id if profile == "paper" else backend.name, "sbert": sbert_model_id if profile == "paper" else "demo"}
 
 
 def run(point, columns, decoder=decoder, sweep=f"scaling_{regime}"):
@@ -239,10 +241,10 @@ points = scaling.sweep_points({p: len(c) for p, c in pool_units.items()}, sizes,
 writer = getattr(backend, "writer", None)
 decoded_before = writer.decoded if writer is not None else None
 started = time.perf_counter()
-already_done = sum(layout.sweep_point(f"scaling_{regime}", p.name).exists() for p in points)
 tasks = [(point, scaling.draw_columns(point, pool_units[point.pool], seed), layout.sweep_point(f"scaling_{regime}", point.name))
          for point in points]
-with client_for(scheduler) as client:
+already_done = sum(scaling.is_done(path, scaling.point_params(point, columns, key, seed)) for point, columns, path in tasks)
+with client_for(scheduler, workers=scheduler_workers) as client:
     sweep = pd.concat(scaling.run_sweep(tasks, client=client, narrator_factories=narrator_factories, decoder=decoder,
                                         windows=test, key=key, seed=seed, **scoring_inputs), ignore_index=True)
 timings[f"sweep: {len(points) - already_done} points computed, {already_done} read back"] = time.perf_counter() - started
@@ -353,11 +355,16 @@ plt.show()
 # shuffled frames (the floor). On the diagonal, two different draws of the same pool.
 
 # %%
-visual_pools = [p for p in pools if p != "hippocampus" and p in pool_units and len(pool_units[p])]
-compared = [p for p in pools if p in pool_units and len(pool_units[p])]
-common_size = max(s for s in scaling.size_grid(min(len(pool_units[p]) for p in visual_pools), sizes)
-                  if all(s in scaling.size_grid(len(pool_units[p]), sizes) for p in compared))
-glue("common_size", common_size, display=False)
+def shared_sizes(names):
+    grids = [set(scaling.size_grid(len(pool_units[p]), sizes)) for p in names]
+    return set.intersection(*grids) if grids else set()
+
+
+compared = [p for p in pools if len(pool_units.get(p, []))]
+while compared and not shared_sizes(compared):     # a pool smaller than every other pool's grid drops out
+    compared.remove(min(compared, key=lambda p: len(pool_units[p])))
+common_size = max(shared_sizes(compared)) if compared else None
+glue("common_size", common_size if common_size is not None else "n/a", display=False)
 same, shuffled_floor = scaling.pairwise_similarity(
     {p: sweep[(sweep["pool"] == p) & (sweep["size"] == common_size)] for p in compared}, model, seed=seed)
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
@@ -370,10 +377,11 @@ plt.show()
 
 # %%
 pairs = pd.DataFrame([{"pool A": a, "pool B": b, "same frames": same.loc[a, b], "shuffled frames": shuffled_floor.loc[a, b]}
-                      for i, a in enumerate(compared) for b in compared[i + 1:]]).round(2)
-pairs["above floor"] = pairs["same frames"] - pairs["shuffled frames"]
+                      for i, a in enumerate(compared) for b in compared[i + 1:]],
+                     columns=["pool A", "pool B", "same frames", "shuffled frames"]).round(2)
+pairs["above floor"] = (pairs["same frames"] - pairs["shuffled frames"]).round(2)
 visual_pairs = pairs[~pairs[["pool A", "pool B"]].isin(["hippocampus"]).any(axis=1)]
-glue("visual_pair_min", f"{visual_pairs['above floor'].min():.2f}", display=False)
+glue("visual_pair_min", f"{visual_pairs['above floor'].min():.2f}" if len(visual_pairs) else "n/a", display=False)
 glue("hippo_pair_max", f"{pairs.loc[pairs.index.difference(visual_pairs.index), 'above floor'].max():.2f}"
      if len(pairs) > len(visual_pairs) else "n/a", display=False)
 pairs
@@ -393,9 +401,10 @@ pairs
 # %%
 glue("retrain_pool", retrain_pool, display=False)
 comparison, retrain_seconds = [], 0.0
-for size in [s for s in retrain_sizes if s <= len(pool_units.get(retrain_pool, []))]:
+retrain_units = scaling.pool_columns(mouse.units, retrain_pool)
+for size in [s for s in retrain_sizes if s <= len(retrain_units)]:
     point = scaling.SweepPoint(retrain_pool, size, 0)
-    columns = scaling.draw_columns(point, pool_units[retrain_pool], seed)
+    columns = scaling.draw_columns(point, retrain_units, seed)
     name = f"{POPULATION}_{retrain_pool.replace(' ', '_')}_{size}"
     subset = regime_windows(binned.select_units(columns), regime, **window_options)
     retrained = train(regime, subset, name=name, columns=columns)
@@ -430,7 +439,8 @@ if len(comparison):
     glue("retrain_verdict", "higher" if better.all() else "lower" if not better.any() else "higher at some sizes and lower at others",
          display=False)
 else:
-    glue("retrain_verdict", "not measured (the pool is smaller than every size asked for)", display=False)
+    glue("retrain_verdict", f"not measured ({retrain_pool} has {len(retrain_units)} units, fewer than every size asked for)",
+         display=False)
 
 # %% [markdown]
 # **Takeaway:** trained on the subset alone, the patch cosine is {glue:text}`retrain_verdict` than
@@ -448,6 +458,8 @@ else:
 
 # %%
 at_size = by_point[by_point["size"] == common_size].groupby("pool")[["matched", "random_caption"]].mean()
+if at_size.empty:
+    at_size = pd.DataFrame({"matched": [], "random_caption": []})
 at_size["gap"] = at_size["matched"] - at_size["random_caption"]
 ordering = at_size["gap"].reindex(compared).sort_values(ascending=False)
 glue("ordering", " > ".join(f"{p} ({g:+.2f})" for p, g in ordering.items()), display=False)
@@ -464,25 +476,37 @@ for other in ("VISp", "LGd"):
                           "Wilcoxon p": stats.wilcoxon(diff).pvalue if diff.abs().sum() else 1.0})
 contrasts = pd.DataFrame(contrasts, columns=["higher visual vs", "difference in gap", "Wilcoxon p"])
 as_planted = len(contrasts) == 2 and bool(((contrasts["difference in gap"] > 0) & (contrasts["Wilcoxon p"] < 0.01)).all())
-glue("planted_verdict", "as the planted codes predict, the higher visual areas decode more than V1 and LGd at the same "
-     "size (" + "; ".join(f"vs {r['higher visual vs']} {r['difference in gap']:+.2f}, p {scoring.format_p(r['Wilcoxon p'])}"
-                          for _, r in contrasts.iterrows()) + ")" if as_planted else
-     "the higher visual areas do not decode clearly more than both V1 and LGd at the same size, against the planted "
-     "prediction (" + "; ".join(f"vs {r['higher visual vs']} {r['difference in gap']:+.2f}, p {scoring.format_p(r['Wilcoxon p'])}"
-                                for _, r in contrasts.iterrows()) + ")", display=False)
+tested = "; ".join(f"vs {r['higher visual vs']} {r['difference in gap']:+.2f}, p {scoring.format_p(r['Wilcoxon p'])}"
+                   for _, r in contrasts.iterrows())
+if len(contrasts) < 2:
+    planted_verdict = "the planted ordering (higher visual areas above V1 and LGd) is not tested: those pools are not all in this run"
+elif as_planted:
+    planted_verdict = f"as the planted codes predict, the higher visual areas decode more than V1 and LGd at the same size ({tested})"
+else:
+    planted_verdict = (f"the higher visual areas do not decode clearly more than both V1 and LGd at the same size, "
+                       f"against the planted prediction ({tested})")
+glue("planted_verdict", planted_verdict, display=False)
 visual_crossings = crossing.drop(index=[p for p in ("hippocampus",) if p in crossing.index])
 low_crossers = visual_crossings[visual_crossings["crosses"] & (visual_crossings["crossing"] <= 10)]
 regions = [p for p in ("LGd", "VISp", "higher visual") if p in ordering.index]   # single regions, not their unions
 best_visual = ordering[regions].idxmax() if regions else None
-glue("paper_comparison", f"{len(low_crossers)} of {len(visual_crossings)} visual pools (with all units) cross at 10 units or "
-     "fewer, earlier than the paper's tens to hundreds: each simulated unit is driven by its planted code with only modest "
-     "trial-to-trial gain noise, where many real units respond weakly or unreliably to natural movies. "
-     + ("V1 is the most efficient region here too, as in the paper." if best_visual in ("VISp", None) else
-        f"V1 is not the most efficient region here ({best_visual} is): its planted code (edge energy) is further "
-        "from the target's deep features than the higher areas' readouts are."), display=False)
+if len(low_crossers):
+    timing = (f"{len(low_crossers)} of {len(visual_crossings)} visual pools (with all units) cross at 10 units or fewer, "
+              "earlier than the paper's tens to hundreds: each simulated unit is driven by its planted code with only "
+              "modest trial-to-trial gain noise, where many real units respond weakly or unreliably to natural movies.")
+else:
+    timing = "no visual pool crosses at 10 units or fewer; as in the paper, tens of units or more are needed."
+if best_visual in ("VISp", None):
+    efficiency = "V1 is the most efficient region here too, as in the paper." if best_visual else ""
+elif best_visual == "higher visual":
+    efficiency = ("V1 is not the most efficient region here (the higher visual areas are): their planted readouts of "
+                  "mid-level deep features are closer to the target grid than V1's edge energy.")
+else:
+    efficiency = f"V1 is not the most efficient region here ({best_visual} is)."
+glue("paper_comparison", f"{timing} {efficiency}".strip(), display=False)
 hippo_crosses = bool(crossing.loc["hippocampus", "crosses"]) if "hippocampus" in crossing.index else None
 glue("hippo_verdict", "does not cross the floor, as planted" if hippo_crosses is False else
-     "crosses the floor, against the planted truth" if hippo_crosses else "is not in this world", display=False)
+     "crosses the floor, against the planted truth" if hippo_crosses else "is not among the pools of this run", display=False)
 fig, ax = plt.subplots(figsize=(7, 3.2))
 ordering.plot.barh(ax=ax, color=["0.6" if p == "hippocampus" else "C0" for p in ordering.index])
 ax.axvline(0, color="k", linewidth=1)

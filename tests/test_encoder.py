@@ -46,3 +46,15 @@ def test_patch_loss_known_values():
 def test_paper_shapes_build():
     model = NeurratorEncoder(n_neurons=64, n_patches=576, patch_dim=1024)
     assert model(torch.randn(1, 20, 64)).shape == (1, 576, 1024)
+
+
+def test_an_all_zero_mask_gives_the_inputless_output_and_a_subset_mask_matches_zeroed_inputs():
+    torch.manual_seed(0)
+    model = NeurratorEncoder(12, 4, 6, d_model=16, conv_channels=8, heads=2).eval()
+    x = torch.randn(3, 20, 12)
+    with torch.no_grad():
+        assert torch.allclose(model(x, torch.zeros(12)), model(torch.zeros_like(x)), atol=1e-6)
+        mask = torch.tensor([1.0] * 5 + [0.0] * 7)
+        zeroed = x.clone()
+        zeroed[..., 5:] = 0
+        assert torch.allclose(model(x, mask), model(zeroed), atol=1e-5)

@@ -28,6 +28,7 @@ profile = "demo"
 data_dir = None
 seed = 0
 scale = 3
+labels = ["a"]
 
 # %%
 import numpy as np
@@ -42,7 +43,7 @@ layout = DataLayout.resolve(data_dir, profile)
 value = float(np.random.default_rng(seed).normal(size=scale).sum())
 table = pd.DataFrame({"value": [round(value, 6)]}, index=["sum"])
 results.record(layout, "tiny", {"numbers": results.table_record(table, {"value": results.EXACT})})
-print(f"seed {seed} scale {scale}: {value:.6f}")
+print(f"seed {seed} scale {scale}: {value:.6f}; labels {'+'.join(labels)}")
 '''
 
 
@@ -164,3 +165,16 @@ def test_a_bad_scheduler_name_is_refused():
     with pytest.raises(ValueError, match="tcp://host:8786"):
         with scheduler.client_for("localhost"):
             pass
+
+
+def test_fixed_parameters_are_passed_as_they_are_and_a_shared_data_dir_runs_points_one_at_a_time(tiny_notebook, tmp_path):
+    summary = sweep([tiny_notebook], {"seed": [0]}, fixed={"labels": ["x", "y"]}, name="fixed", runs_dir=tmp_path,
+                    project_root=ROOT, scheduler="inprocess", progress=False)
+    assert list(summary.outcomes["status"]) == ["ok"]
+    assert "labels x+y" in _stdout(summary.folder / "seed=0" / "notebooks" / "tiny.ipynb")
+    with pytest.raises(ValueError, match="overwrite each other"):
+        sweep([tiny_notebook], {"seed": [0, 1]}, fixed={"data_dir": str(tmp_path / "shared")}, name="shared",
+              runs_dir=tmp_path, project_root=ROOT, scheduler="local", progress=False)
+    with pytest.raises(ValueError, match="cluster"):
+        sweep([tiny_notebook], {"seed": [0, 1]}, name="gpus", runs_dir=tmp_path, project_root=ROOT,
+              scheduler="inprocess", batch={"gpus": 1}, progress=False)

@@ -53,12 +53,14 @@ def _sweep(args: argparse.Namespace) -> int:
         fixed = parse_parameters(args.parameter or [], args.parameters_file)
         if args.data_dir:
             fixed["data_dir"] = str(Path(args.data_dir).resolve())
-        batch = yaml.safe_load(Path(args.cluster_options).read_text()) if args.cluster_options else {}
+        batch = (yaml.safe_load(Path(args.cluster_options).read_text()) or {}) if args.cluster_options else {}
+        if not isinstance(batch, dict):
+            raise ValueError(f"{args.cluster_options} must be a mapping of dask-jobqueue options")
         batch.update({k: v for k, v in dict(cores=args.cores, memory=args.memory, gpus=args.gpus, walltime=args.walltime,
                                             jobs=args.jobs, queue=args.queue, account=args.account).items() if v is not None})
-        summary = sweep(chain_sources(root, args.notebooks), {**fixed, **grid}, name=args.name or Path(args.grid).stem,
+        summary = sweep(chain_sources(root, args.notebooks), grid, fixed=fixed, name=args.name or Path(args.grid).stem,
                         runs_dir=Path(args.runs_dir) if args.runs_dir else root / "runs", project_root=root,
-                        scheduler=args.scheduler, workers=args.workers, cluster=args.cluster, batch=batch,
+                        scheduler=args.scheduler or ("inprocess" if args.data_dir else "local"), workers=args.workers, cluster=args.cluster, batch=batch,
                         retry_failed=args.retry_failed, progress=not args.quiet)
     except (UnknownParameter, FileNotFoundError, ValueError, yaml.YAMLError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -128,8 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("-f", "--parameters-file", metavar="YAML", help="fixed parameters from YAML (the grid overrides them)")
     sw.add_argument("--name", help="sweep name: points go to <runs dir>/<name>/<point>/ (default: the grid file's stem)")
     sw.add_argument("--runs-dir", help="where sweep folders go (default: runs/ in the project)")
-    sw.add_argument("--data-dir", help="one data directory shared by every point (default: one per point, inside its folder)")
-    sw.add_argument("--scheduler", default="local", help="'local' (a LocalCluster, one worker per core; default), 'inprocess', "
+    sw.add_argument("--data-dir", help="one data directory shared by every point, run one after the other "
+                                       "(default: one per point, inside its folder)")
+    sw.add_argument("--scheduler", help="'local' (a LocalCluster, one worker per core; the default), 'inprocess' (the default "
+                                         "with --data-dir), "
                                                       "or the address of a running Dask scheduler (tcp://host:8786)")
     sw.add_argument("--workers", type=int, help="workers of the local cluster (default: one per core)")
     sw.add_argument("--cluster", choices=["slurm", "pbs", "lsf", "sge", "htcondor", "moab", "oar"],

@@ -8,8 +8,9 @@ in :mod:`neurrator.book.scheduler`.
 
 - Data: by default each point gets its own data directory, ``<runs>/<sweep>/<point>/data`` (points
   cannot overwrite each other's artifacts). A ``data_dir`` among the fixed parameters is shared by
-  every point instead: only safe when the varying parameters are part of every artifact path the
-  points write (``session_id`` is; ``seed`` is not).
+  every point instead, which runs them one after the other (``scheduler="inprocess"``): only
+  correct when the varying parameters are part of every artifact path the points write
+  (``session_id`` is; ``seed`` is not).
 - Resumable: ``point.json`` records the point's parameters, the notebooks' source hashes and how it
   ended; a point that finished with the same parameters and sources is skipped, one that failed is
   skipped too (and reported) unless ``retry_failed``.
@@ -89,11 +90,13 @@ def run_point(name: str, params: Mapping[str, Any], sources: Sequence[str], fold
     folder, sources = Path(folder), [Path(s) for s in sources]
     params = dict(params)
     params.setdefault("data_dir", str(folder / "data"))
+    key = _point_key(params, sources)            # the sources as they are when the point starts
     before = previous_outcome(folder, params, sources)
     if before is not None and (before["status"] == "ok" or not retry_failed):
         status = "skipped (done)" if before["status"] == "ok" else "skipped (failed earlier)"
         return PointOutcome(name, status, 0.0, before.get("error", ""), before.get("log", ""), params)
     folder.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder / "results", ignore_errors=True)     # never merge an earlier run's numbers
     log_path = folder / "log.txt"
     started, wall = time.perf_counter(), time.time()
     with open(log_path, "w") as log_file:
@@ -102,15 +105,15 @@ def run_point(name: str, params: Mapping[str, Any], sources: Sequence[str], fold
 
         try:
             run_chain(sources, params, run_name="notebooks", runs_dir=folder, cwd=project_root, progress=False, log=log)
+            _keep_results(params, sources, folder, since=wall)
             status, error = "ok", ""
-        except (NotebookFailed, ValueError, FileNotFoundError) as err:
-            status, error = "failed", str(err)
+        except Exception as err:   # noqa: BLE001 - a point's failure is its outcome, never the sweep's
+            status, error = "failed", str(err) if isinstance(err, NotebookFailed) else f"{type(err).__name__}: {err}"
             log(f"FAILED: {error}")
-    _keep_results(params, sources, folder, since=wall)
     outcome = PointOutcome(name, status, time.perf_counter() - started, error, str(log_path), params)
     write_json_artifact(folder / POINT_FILE, {"status": status, "error": error, "log": str(log_path),
                                               "seconds": outcome.seconds, "point": name},
-                        made_by=MADE_BY, params=_point_key(params, sources))
+                        made_by=MADE_BY, params=key)
     return outcome
 
 
@@ -153,25 +156,40 @@ class SweepSummary:
 
 
 def sweep(sources: Sequence[str | Path], grid: Mapping[str, Any], *, name: str, runs_dir: str | Path,
-          project_root: str | Path, scheduler: str | None = "local", workers: int | None = None,
-          cluster: str | None = None, batch: Mapping[str, Any] | None = None, retry_failed: bool = False,
-          progress: bool = True) -> SweepSummary:
-    """Run every point of ``grid`` (see the module docstring); returns the outcomes and the merged results."""
+          project_root: str | Path, fixed: Mapping[str, Any] | None = None, scheduler: str | None = "local",
+          workers: int | None = None, cluster: str | None = None, batch: Mapping[str, Any] | None = None,
+          retry_failed: bool = False, progress: bool = True) -> SweepSummary:
+    """Run every point of ``grid`` (lists crossed) with the ``fixed`` parameters (taken as they are, lists
+    included) added to each; see the module docstring. Returns the outcomes and the merged results."""
     from neurrator.book.runner import check_parameters, declared_parameters, read_source
-    from neurrator.book.scheduler import client_for, map_grid
+    from neurrator.book.scheduler import INPROCESS, client_for, map_grid
 
+    project_root = Path(project_root).resolve()
     sources = [str(Path(s).resolve()) for s in sources]
-    points, varying = expand_grid(grid)
+    fixed = dict(fixed or {})
+    if fixed.get("data_dir"):
+        fixed["data_dir"] = str((project_root / fixed["data_dir"]).resolve())   # as the kernels (cwd: the project) see it
+        if scheduler not in INPROCESS or cluster:
+            raise ValueError("points sharing one data directory overwrite each other's results when they run at once: "
+                             "drop data_dir (each point then gets its own) or use scheduler 'inprocess'")
+    grid_points, varying = expand_grid(grid)
+    points = [{**fixed, **p} for p in grid_points]
     check_parameters(points[0], {s: declared_parameters(read_source(s)) for s in sources})
     names = [point_name(p, varying) for p in points]
     if len(set(names)) != len(names):
         raise ValueError("two grid points get the same folder name; make the varying values distinct")
-    folder = Path(runs_dir) / name
+    folder = Path(runs_dir).resolve() / name
     batch = dict(batch or {})
+    if batch.get("gpus") and not cluster:
+        raise ValueError("gpus are asked for per batch job: give cluster (e.g. 'slurm'); a local or running scheduler's "
+                         "workers declare their own resources")
     resources = {"GPU": 1} if batch.get("gpus") else None
     tasks = [(n, p, sources, str(folder / n), str(project_root), retry_failed) for n, p in zip(names, points)]
     with client_for(scheduler, cluster=cluster, workers=workers, **(batch if cluster else {})) as client:
-        outcomes = map_grid(_run_task, tasks, client=client, resources=resources, desc=f"sweep {name}", progress=progress)
+        outcomes = map_grid(_run_task, tasks, client=client, resources=resources, desc=f"sweep {name}", progress=progress,
+                            return_exceptions=True)
+    outcomes = [o if isinstance(o, PointOutcome) else PointOutcome(n, "failed", 0.0, f"{type(o).__name__}: {o}", "", p)
+                for o, n, p in zip(outcomes, names, points)]     # e.g. a worker that died
     table = pd.DataFrame([{k: v for k, v in vars(o).items() if k != "params"} | {f"param {k}": o.params.get(k) for k in varying}
                           for o in outcomes])
     merged = [point_results(folder / n).assign(point=n) for n, o in zip(names, outcomes) if o.status in ("ok", "skipped (done)")]

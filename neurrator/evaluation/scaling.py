@@ -123,26 +123,46 @@ def score_grids(frame_ids: np.ndarray, grids: np.ndarray, *, backend, sbert_mode
     return table
 
 
+#: numeric columns of a point's table (a NaN there is written as "" and must read back as NaN)
+NUMERIC_COLUMNS = ("size", "draw", "frame", *scoring.SCORE_COLUMNS, "patch_cosine", "rank")
+
+
+def point_params(point: SweepPoint, columns: np.ndarray, key: Mapping[str, Any], seed: int = 0) -> dict:
+    """The sidecar parameters of a point: the ``key`` of its inputs, the point, the seed and its units' hash."""
+    return {**key, "pool": point.pool, "size": point.size, "draw": point.draw, "seed": seed,
+            "units": digest(np.asarray(columns, dtype=np.int64))}
+
+
+def is_done(path: str | Path, params: Mapping[str, Any]) -> bool:
+    """Whether ``path`` holds a finished point made with exactly ``params`` (it would be read back)."""
+    try:
+        check_artifact(path, made_by=MADE_BY, params=params)
+        return True
+    except ArtifactError:
+        return False
+
+
+def _read_point(path: str | Path) -> pd.DataFrame:
+    return pd.read_csv(path, keep_default_na=False, na_values={c: ["", "nan", "NaN"] for c in NUMERIC_COLUMNS})
+
+
 def run_point(point: SweepPoint, columns: np.ndarray, *, decoder, windows, path: str | Path, key: Mapping[str, Any],
               seed: int = 0, **scoring_inputs) -> pd.DataFrame:
     """One sweep point: query ``decoder`` with the drawn ``columns`` on ``windows``, narrate and score
     (:func:`score_grids`), and save the per-frame table at ``path``. ``key`` names everything else the
-    result depends on (the decoder file's hash, the windows, the narrator, the SBERT model); with the
-    point and its units' hash it is the sidecar's parameters, so an unchanged point is read back."""
-    params = {**key, "pool": point.pool, "size": point.size, "draw": point.draw, "seed": seed,
-              "units": digest(np.asarray(columns, dtype=np.int64))}
-    try:
-        check_artifact(path, made_by=MADE_BY, params=params)
-        return pd.read_csv(path, keep_default_na=False)
-    except ArtifactError:
-        pass
+    result depends on (the decoder file's hash, the windows, the references, the narrator, the SBERT
+    model); with the point and its units' hash it is the sidecar's parameters (:func:`point_params`),
+    so an unchanged point is read back."""
+    params = point_params(point, columns, key, seed)
+    if is_done(path, params):
+        return _read_point(path)
     frame_ids, grids = query(decoder, windows, columns)
     table = score_grids(frame_ids, grids, seed=seed, **scoring_inputs)
     table.insert(0, "draw", point.draw)
     table.insert(0, "size", point.size)
     table.insert(0, "pool", point.pool)
     write_artifact(path, lambda tmp: table.to_csv(tmp, index=False), made_by=MADE_BY, params=params)
-    return pd.read_csv(path, keep_default_na=False)   # the same values whether computed now or read back
+    return _read_point(path)   # the same values whether computed now or read back
 
 
 def _run_task(task: tuple, **inputs) -> pd.DataFrame:
@@ -212,6 +232,7 @@ def floor_crossing(points: pd.DataFrame, n_boot: int = 1000, confidence: float =
     rows = []
     for pool, part in points.groupby("pool", sort=False):
         curve = gap_curve(part, n_boot, confidence, seed)
+        curve.loc[curve["low"].isna(), "low"] = -np.inf           # a size that cannot be judged is not above
         above = (curve["low"] > 0).to_numpy()
         stays = np.flatnonzero([above[i:].all() for i in range(len(above))])
         row = {"pool": pool, "units": int(curve["size"].max()), "crosses": bool(len(stays)), "from_start": False,
@@ -224,11 +245,13 @@ def floor_crossing(points: pd.DataFrame, n_boot: int = 1000, confidence: float =
             else:
                 low = curve["low"].to_numpy()
                 row.update(below=float(size[i - 1]), above=float(size[i]),
-                           crossing=_log_interpolate(size[i - 1], size[i], min(low[i - 1], 0.0), low[i]))
+                           crossing=_log_interpolate(size[i - 1], size[i], float(np.fmin(low[i - 1], 0.0)), low[i]))
         last = curve.iloc[-1]
         row.update({"gap at largest": float(last["gap"]), "gap CI low": float(last["low"]), "gap CI high": float(last["high"])})
         rows.append(row)
-    return pd.DataFrame(rows).set_index("pool")
+    columns = ["pool", "units", "crosses", "from_start", "below", "above", "crossing", "gap at largest", "gap CI low",
+               "gap CI high"]
+    return pd.DataFrame(rows, columns=columns).set_index("pool")
 
 
 def pairwise_similarity(narrations: Mapping[str, pd.DataFrame], sbert_model, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -248,10 +271,10 @@ def pairwise_similarity(narrations: Mapping[str, pd.DataFrame], sbert_model, see
             left = narrations[a].set_index(["draw", "frame"])["narration"]
             right = narrations[b]
             if a == b:   # a pool with itself: draw d against draw d + 1 (other units of the same pool)
-                n_draws = right["draw"].nunique()
-                if n_draws < 2:
+                draws = np.sort(right["draw"].unique())
+                if len(draws) < 2:
                     continue
-                right = right.assign(draw=(right["draw"] - 1) % n_draws)
+                right = right.assign(draw=right["draw"].map(dict(zip(draws, np.roll(draws, 1)))))
             right = right.set_index(["draw", "frame"])["narration"]
             common = left.index.intersection(right.index)
             x = emb[[index[s] for s in left.loc[common]]]

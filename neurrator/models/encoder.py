@@ -44,7 +44,8 @@ class SpikeFrontEnd(nn.Module):
     def forward(self, windows: torch.Tensor, neuron_mask: torch.Tensor | None = None) -> torch.Tensor:
         if windows.shape[-1] != self.n_neurons:
             raise ValueError(f"the encoder was built for {self.n_neurons} neurons, got windows with {windows.shape[-1]}")
-        if neuron_mask is not None and neuron_mask.ndim == 1 and bool(((neuron_mask == 0) | (neuron_mask == 1)).all()):
+        if (neuron_mask is not None and neuron_mask.ndim == 1 and bool(neuron_mask.any())
+                and bool(((neuron_mask == 0) | (neuron_mask == 1)).all())):
             # one 0/1 mask for the whole batch: convolve the kept neurons only (the zeroed ones add nothing),
             # so a query of 10 neurons costs a 10-neuron convolution
             keep = torch.nonzero(neuron_mask, as_tuple=True)[0]
