@@ -11,12 +11,19 @@ from pathlib import Path
 from neurrator.config import find_project_root
 
 
-def _run(args: argparse.Namespace) -> int:
-    from neurrator.book.runner import NotebookFailed, UnknownParameter, chain_sources, parse_parameters, run_chain
-
+def _project_root(args: argparse.Namespace) -> Path | None:
+    """``--project`` or the project above the working directory; None (with an error printed) outside one."""
     root = Path(args.project) if args.project else find_project_root()
     if root is None:
         print("error: not inside the neurrator project (no _toc.yml + pyproject.toml above here); use --project", file=sys.stderr)
+    return root
+
+
+def _run(args: argparse.Namespace) -> int:
+    from neurrator.book.runner import NotebookFailed, UnknownParameter, chain_sources, parse_parameters, run_chain
+
+    root = _project_root(args)
+    if root is None:
         return 2
     try:
         params = parse_parameters(args.parameter or [], args.parameters_file)
@@ -42,9 +49,8 @@ def _sweep(args: argparse.Namespace) -> int:
     from neurrator.book.runner import UnknownParameter, chain_sources, parse_parameters
     from neurrator.book.sweep import sweep
 
-    root = Path(args.project) if args.project else find_project_root()
+    root = _project_root(args)
     if root is None:
-        print("error: not inside the neurrator project (no _toc.yml + pyproject.toml above here); use --project", file=sys.stderr)
         return 2
     try:
         grid = yaml.safe_load(Path(args.grid).read_text()) or {}
