@@ -32,6 +32,10 @@ from pathlib import Path
 from neurrator.config import check_profile, resolve_data_dir
 
 
+#: the two reference captions a narration is scored against (see :meth:`DataLayout.captions`)
+REFERENCES = ("model", "content")
+
+
 @dataclass(frozen=True)
 class DataLayout:
     """Paths of one profile's artifacts under one data directory (nothing is created but the root)."""
@@ -86,8 +90,12 @@ class DataLayout:
     def binned(self, session_id: int, stimulus: str) -> Path:
         return self.root / "binned" / f"session_{int(session_id)}_{stimulus}.npz"
 
-    def captions(self, stimulus: str) -> Path:
-        return self.root / "captions" / f"{stimulus}.json"
+    def captions(self, stimulus: str, reference: str = "model") -> Path:
+        """Reference captions of a stimulus: ``model`` (the oracle narrator or BLIP-2) or ``content``
+        (what the frame shows, written by a person: the demo world's source descriptions, or a user's file)."""
+        if reference not in REFERENCES:
+            raise ValueError(f"unknown reference {reference!r}; choose from {', '.join(REFERENCES)}")
+        return self.root / "captions" / (f"{stimulus}.json" if reference == "model" else f"{stimulus}_{reference}.json")
 
     @staticmethod
     def population_folder(session_id: int | str) -> str:

@@ -37,6 +37,7 @@ seed = 0                      # split seed
 cache_dir = None              # None: <data_dir>/<profile>/allen_cache (demo: the world is simulated there if missing)
 sessions = None               # None: every session of the cache; [id, ...]: those; N: the N with the most units
 units_per_session = 240       # demo world size (only when simulating)
+scene_repeats = 6             # demo world: presentations of each natural scene (the Brain Observatory has 50)
 stimuli = ["natural_movie_one", "natural_movie_three", "natural_scenes"]
 split_fractions = [0.7, 0.15, 0.15]   # train / validation / test repeats
 regimes = ["repeat", "sparse_random", "contiguous_middle", "front_only"]
@@ -62,7 +63,7 @@ from neurrator.world.simulate import SIMULATED_SESSION_IDS, WorldConfig, simulat
 
 glue("simulated_ids", "–".join(map(str, SIMULATED_SESSION_IDS)), display=False)
 if layout.profile == "demo":
-    world = WorldConfig(units_per_session=units_per_session)
+    world = WorldConfig(units_per_session=units_per_session, scene_repeats=scene_repeats)
     if not world_is_current(layout.allen_cache, world):   # missing, or made by other code or sizes
         simulate_world(layout.allen_cache, world)
 cache = allen.open_cache(layout.allen_cache)

@@ -38,6 +38,7 @@ llava_model_id = "llava-hf/llava-1.5-7b-hf"   # paper profile: hub id or local p
 blip2_model_id = "Salesforce/blip2-opt-2.7b"  # paper profile: reference captioner
 caption_max_new_tokens = 30      # paper profile: longest BLIP-2 caption, in tokens
 field_of_view = "pad"            # paper profile: "pad" (whole frame, LLaVA-1.5's own choice), "crop" or "squeeze"
+content_caption_files = {}       # stimulus -> CSV (frame, caption) written by a person; demo default: the world's
 
 # %% tags=["hide-input"]
 import textwrap
@@ -45,6 +46,7 @@ import textwrap
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from myst_nb import glue
 
 from neurrator import vlm
 from neurrator.book import environment, plotting, repro
@@ -53,6 +55,7 @@ from neurrator.evaluation import results
 from neurrator.layout import DataLayout
 from neurrator.vlm import captions
 from neurrator.vlm.targets import PatchTargetStore
+from neurrator.world.stimuli import STIMULUS_FOLDER
 
 plotting.set_theme()
 environment.quiet_model_loading()
@@ -135,9 +138,13 @@ plt.show()
 
 # %% [markdown]
 # ## 3. Reference captions
-# In the `demo` profile the reference is the "oracle": the demo narrator applied to the frame's
-# *true* grid (its frozen classifier head reads labels, SmolLM2 writes the sentence). In the
-# `paper` profile it is BLIP-2's caption of the frame.
+# Narrations are scored against two references. The **model** reference: in the `demo` profile the
+# "oracle", the demo narrator applied to the frame's *true* grid (its frozen classifier head reads
+# labels, SmolLM2 writes the sentence); in the `paper` profile BLIP-2's caption of the frame. A match
+# with it measures agreement with a model's reading of the frame, which in `demo` is the narrator's own.
+# The **content** reference is written by a person: in `demo`, the simulated world's description of
+# the clip or photograph each frame comes from; in `paper`, a caption file per stimulus
+# (`content_caption_files`, absent by default).
 
 # %%
 reference = {}
@@ -147,17 +154,34 @@ for name, stack in frames.items():
         max_new_tokens=caption_max_new_tokens)
     captions.write_captions(layout.captions(name), name, range(len(stack)),
                             reference[name], caption_spec, inputs={"targets": store.path(name)})
+world_stimuli = layout.allen_cache / STIMULUS_FOLDER if profile == "demo" else None
+content = {}
+for name, stack in frames.items():
+    made = captions.content_captions(profile, name, len(stack), caption_file=content_caption_files.get(name),
+                                     world_stimuli=world_stimuli)
+    path = layout.captions(name, "content")
+    if made is None:
+        path.unlink(missing_ok=True)      # no stale content reference from an earlier run
+        continue
+    content[name], content_spec = made
+    captions.write_captions(path, name, range(len(stack)), content[name], content_spec)
 examples = np.linspace(0, len(frames["natural_scenes"]) - 1, 8).astype(int)
 table = pd.DataFrame({"scene": examples, "reference caption": [reference["natural_scenes"][i] for i in examples]})
+if "natural_scenes" in content:
+    table["content reference"] = [content["natural_scenes"][i] for i in examples]
 if profile == "demo":
     table["labels read by the frozen head"] = [", ".join(l) for l in backend.labels(scene_grids[examples])]
 table
 
 # %%
-caption_counts = pd.DataFrame([{"stimulus": n, "frames": len(c), "distinct captions": len(set(c))}
+caption_counts = pd.DataFrame([{"stimulus": n, "frames": len(c), "distinct captions": len(set(c)),
+                                "distinct content descriptions": len(set(content[n])) if n in content else 0}
                                for n, c in reference.items()]).set_index("stimulus")
 results.record(layout, "02_targets", {"reference captions": results.table_record(
-    caption_counts, {"frames": results.EXACT, "distinct captions": results.COUNT})})
+    caption_counts, {"frames": results.EXACT, "distinct captions": results.COUNT,
+                     "distinct content descriptions": results.EXACT})})
+glue("movie_content_distinct", int(caption_counts.loc["natural_movie_one", "distinct content descriptions"])
+     if "natural_movie_one" in caption_counts.index else 0, display=False)
 caption_counts
 
 # %%
@@ -172,8 +196,9 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# **Takeaway:** every frame gets a short literal sentence naming its main content; this is the
-# target meaning that narrations decoded from neurons are scored against.
+# **Takeaway:** every frame gets a short literal sentence naming its main content (the model
+# reference); the content reference is coarser — {glue:text}`movie_content_distinct` distinct descriptions
+# for natural_movie_one's 900 frames, one per source. Narrations decoded from neurons are scored against both.
 
 # %% [markdown]
 # ## 4. What the store costs

@@ -130,11 +130,10 @@ plt.show()
 # the number of units (one convolution over all of them), so at this width one epoch costs several
 # times a single session's. In this run (profile {glue:text}`profile_name`) it trains for
 # {glue:text}`pan_schedule`; chapter 03's single-session models train for
-# {glue:text}`chapter03_schedule`. On the `demo` profile the pan-session schedule is shorter, to keep
-# the chapter within its CPU budget, with a higher learning rate: at this shorter schedule it reached
-# a clearly higher validation cosine in a measurement on this pseudo-mouse (the note in
-# `neurrator.models.training.PAN_SESSION_OPTIONS` gives the numbers).
-# The `paper` profile uses the paper's schedule.
+# {glue:text}`chapter03_schedule`. `neurrator.models.training.PAN_SESSION_OPTIONS` holds any
+# pan-session override of the profile's preset, with the measurements behind it (on `demo` the preset's
+# short, high-learning-rate schedule, chosen on chapter 03's measured frontier, is also the best of
+# those measured on this pseudo-mouse). The `paper` profile uses the paper's schedule.
 
 # %%
 def schedule(config):
@@ -194,8 +193,8 @@ glue("single_best", f"{single_best:.2f}", display=False)
 
 # %% [markdown]
 # **Takeaway:** the pan-session encoder's best validation patch cosine is {glue:text}`pan_best`
-# (chapter 03's single-session model of the same regime, on one session's units and its longer
-# schedule: {glue:text}`single_best`); the sweep below queries the {glue:text}`sweep_regime` model on
+# (chapter 03's single-session model of the same regime, on one session's units:
+# {glue:text}`single_best`); the sweep below queries the {glue:text}`sweep_regime` model on
 # its held-out frames.
 
 # %% [markdown]

@@ -63,7 +63,7 @@ def data_dir(tmp_path, monkeypatch) -> Path:
 
 #: the small simulated Allen cache shared by the allensdk and simulator tests and the paper-profile chain (simulating
 #: one costs minutes, mostly the stimulus features of the 900-frame movie and allensdk's read-back check)
-SMALL_WORLD = dict(genotypes=("wt", "Pvalb", "Sst"), units_per_session=100, movie_one_repeats=4, movie_three_repeats=1,
+SMALL_WORLD = dict(genotypes=("wt", "Pvalb", "Sst"), units_per_session=100, movie_one_repeats=4, movie_three_repeats=2,
                    movie_three_frames=60, scene_repeats=3, n_scenes=24, opto_trials_per_condition=8, seed=3)
 
 

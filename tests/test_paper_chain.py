@@ -31,6 +31,15 @@ TRAIN_OPTIONS = {"max_epochs": 1, "windows_per_epoch": 128, "val_windows": 64, "
                  "heads": 2, "temporal_layers": 1, "patch_layers": 1, "batch_size": 32}
 
 
+def _scene_descriptions(path: Path, config) -> Path:
+    """A content caption file for the scenes, as a user would write one (frame, caption)."""
+    import pandas as pd
+
+    pd.DataFrame({"frame": range(config.n_scenes),
+                  "caption": [f"a photograph number {i} of a quiet place" for i in range(config.n_scenes)]}).to_csv(path, index=False)
+    return path
+
+
 @pytest.fixture(scope="module")
 def paper_run(small_world, tmp_path_factory):
     """The chain on the shared small world (two sessions, 80 units, 3 repeats of movie one, 20 scenes)."""
@@ -42,6 +51,9 @@ def paper_run(small_world, tmp_path_factory):
         "blip2_model_id": str(build_tiny_blip2(work / "tiny_blip2")),
         "sbert_model_id": str(build_tiny_sbert(work / "tiny_sbert")),
         "train_options": TRAIN_OPTIONS, "narration_batch_size": 8, "caption_max_new_tokens": 4,
+        # 03/04: the second movie (60 frames) has no contiguous middle; one person-written content file
+        "second_movie_regimes": ["sparse_random"],
+        "content_caption_files": {"natural_scenes": str(_scene_descriptions(work / "scenes.csv", small_world[1]))},
         # 05_scaling: a small grid (the sweep's code path, not its statistics)
         "pools": ["VISp", "all"], "sizes": [5], "draws": 2, "windows_per_frame": 1, "retrain_sizes": [5], "n_boot": 20,
     }
@@ -71,10 +83,17 @@ def test_each_stage_wrote_its_artifacts_in_the_paper_folder(paper_run):
     assert targets["params"]["backend"]["model_id"].endswith("tiny_llava")
     assert targets["params"]["backend"]["field_of_view"] == "pad"
     assert layout.captions("natural_movie_one").is_file()
-    for regime in ("sparse_random", "contiguous_middle", "front_only"):
+    # paper: a content reference only where the user gave a file
+    assert layout.captions("natural_scenes", "content").is_file() and not layout.captions("natural_movie_one", "content").exists()
+    for regime in ("sparse_random", "contiguous_middle", "front_only", "sparse_random_guard15"):
         assert layout.decoder(session, "natural_movie_one", regime).is_file()
         assert layout.predictions(session, "natural_movie_one", regime).is_file()
+    assert layout.decoder(session, "natural_movie_three", "sparse_random").is_file()     # the second movie's own
+    assert layout.predictions(session, "natural_movie_three", "zero_shot").is_file()     # and the transfer
     assert layout.narrations().is_file()
+    table_a1 = json.loads(layout.results("04_narrate_heldout").read_text())["tables"]["Table A1"]["rows"]
+    assert "scene_identity / Neurrator / content" in table_a1 and "second_movie / Neurrator / model" in table_a1
+    assert not any(row.startswith("sparse_random / ") and row.endswith("/ content") for row in table_a1)
     assert layout.decoder("pan_session", "natural_movie_one", "sparse_random").is_file()
     points = list((layout.root / "sweeps" / "scaling_sparse_random").glob("*.csv"))
     assert len(points) >= 2 and all((p.parent / f"{p.name}.meta.json").is_file() for p in points)

@@ -87,7 +87,7 @@ def test_scene_identity_and_blanks():
 def test_unknown_regime():
     with pytest.raises(ValueError, match="unknown regime"):
         held_out_frames("everything", np.arange(10))
-    assert set(REGIMES) >= {"sparse_random", "contiguous_middle", "front_only", "second_movie", "scene_identity"}
+    assert set(REGIMES) >= {"sparse_random", "contiguous_middle", "front_only", "zero_shot", "scene_identity"}
 
 
 def test_window_centres_near_mask_edges():
@@ -131,11 +131,75 @@ def test_window_items_jitter_and_dropout_are_deterministic():
         SpikeWindows(counts.astype(np.float32), frame, split.centres[TRAIN], mean, std)
 
 
-def test_second_movie_is_entirely_held_out():
+def test_zero_shot_stimulus_is_entirely_held_out():
     frame, repeat, bin_start = movie_bins(n_frames=60, repeats=2, blocks=(1, 1))
-    split = split_bins(frame, repeat, bin_start, regime="second_movie", fractions=(0.5, 0.5, 0.0))
+    split = split_bins(frame, repeat, bin_start, regime="zero_shot", fractions=(0.5, 0.5, 0.0))
     assert split.held_out.all() and (split.labels == TEST).all()
     assert len(split.centres[TRAIN]) == 0 and len(split.centres[TEST]) > 0
-    # the default 70/15/15 repeat split would need three repeats; the second movie needs none
+    # the default 70/15/15 repeat split would need three repeats; a zero-shot stimulus needs none
     one_repeat = movie_bins(n_frames=60, repeats=1, blocks=(1,))
-    assert (split_bins(*one_repeat, regime="second_movie").labels == TEST).all()
+    assert (split_bins(*one_repeat, regime="zero_shot").labels == TEST).all()
+
+
+def test_frame_level_regimes_train_on_two_repeats():
+    """A movie shown twice (the demo's second movie) trains on one repeat and validates on the other; every
+    repeat of a held-out frame tests. The repeat regime still needs a test repeat."""
+    frame, repeat, bin_start = movie_bins(n_frames=200, repeats=2, blocks=(1, 1))
+    split = split_bins(frame, repeat, bin_start, regime="sparse_random", seed=0)
+    for which in (TRAIN, VAL):
+        assert len(np.unique(repeat[split.mask(which)])) == 1
+    assert set(np.unique(repeat[split.mask(TEST)])) == {0, 1}
+    with pytest.raises(ValueError, match="training repeat"):
+        split_bins(frame, repeat, bin_start, regime="repeat")
+    # with eight repeats the training repeats are those of the 70/15/15 repeat split
+    frame8, repeat8, start8 = movie_bins(n_frames=50, repeats=8, blocks=(4, 4))
+    trains = np.unique(repeat8[split_bins(frame8, repeat8, start8, regime="sparse_random", seed=3).mask(TRAIN)])
+    plain = split_repeats(np.arange(8), seed=3)
+    assert list(trains) == sorted(r for r, part in plain.items() if part == TRAIN)
+
+
+@pytest.mark.parametrize("regime", ["sparse_random", "contiguous_middle"])
+def test_guard_band_keeps_training_windows_away_from_held_out_frames(regime):
+    frame, repeat, bin_start = movie_bins()
+    plain = split_bins(frame, repeat, bin_start, regime=regime, seed=4)
+    guarded = split_bins(frame, repeat, bin_start, regime=regime, seed=4, guard_frames=15)
+    np.testing.assert_array_equal(plain.held_out, guarded.held_out)
+    np.testing.assert_array_equal(plain.centres[TEST], guarded.centres[TEST])
+    held = np.flatnonzero(guarded.held_out)
+    for which in (TRAIN, VAL):
+        seen = np.unique(windows_frames(guarded, frame, which))
+        assert np.abs(seen[:, None] - held[None]).min() > 15
+        assert len(guarded.centres[which]) < len(plain.centres[which])
+    # without the band, test windows share bins with training bins of their repeat; with it, none do
+    def shares(split):
+        offsets = np.arange(-10, 10)
+        return (split.labels[np.clip(split.centres[TEST][:, None] + offsets, 0, len(frame) - 1)] == TRAIN).any(1).mean()
+    assert shares(plain) > (0.5 if regime == "sparse_random" else 0) and shares(guarded) == 0
+    assert guarded.guard_frames == 15 and plain.guard_frames == 0
+    # a 20-bin test window reaches 3 frames (12 bins) from its frame: a 3-frame band is the narrowest that clears it
+    narrow = {g: split_bins(frame, repeat, bin_start, regime=regime, seed=4, guard_frames=g) for g in (2, 3)}
+    assert shares(narrow[3]) == 0 and shares(narrow[2]) > 0
+    with pytest.raises(ValueError, match="guard band"):
+        split_bins(frame, repeat, bin_start, regime="repeat", guard_frames=5)
+    with pytest.raises(ValueError, match=">= 0"):
+        split_bins(frame, repeat, bin_start, regime=regime, guard_frames=-1)
+
+
+def test_heldout_conditions_name_their_models_and_artifacts():
+    from neurrator.data.splits import heldout_conditions
+
+    conditions = heldout_conditions()
+    assert list(conditions) == ["sparse_random", "contiguous_middle", "front_only", "sparse_random_guard3",
+                                "sparse_random_guard15",
+                                "second_movie", "second_movie_contiguous", "zero_shot_transfer", "scene_identity"]
+    guard, second, zero = conditions["sparse_random_guard15"], conditions["second_movie"], conditions["zero_shot_transfer"]
+    assert (guard.regime, guard.guard_frames, guard.key, guard.model) == \
+        ("sparse_random", 15, "sparse_random_guard15", ("natural_movie_one", "sparse_random_guard15"))
+    assert second.model == ("natural_movie_three", "sparse_random") and second.trains
+    assert zero.model == ("natural_movie_one", "sparse_random") and not zero.trains and zero.regime == "zero_shot"
+    few = heldout_conditions(regimes=["front_only"], second_movie_regimes=[], guard_frames=[], scenes=None)
+    assert list(few) == ["front_only"]     # no sparse-random model: no zero-shot transfer
+    with pytest.raises(ValueError, match="not a held-out regime"):
+        heldout_conditions(regimes=["repeat"])
+    with pytest.raises(ValueError, match="guard band > 0"):
+        heldout_conditions(guard_frames=[0])

@@ -199,7 +199,7 @@ def test_presets_and_bad_input(movie):
         bad_val = SpikeWindows(data.val.counts, data.val.frames, data.val.centres, data.val.mean * 2, data.val.std)
         SpikeDecoder("patches", TINY, FAST, progress=False).fit(data.train, bad_val, targets)
     with pytest.raises(ValueError, match="pass zscore"):
-        regime_windows(synthetic_movie()[0], "second_movie")
+        regime_windows(synthetic_movie()[0], "zero_shot")
 
 
 def test_background_prefetch_yields_the_same_batches(movie):

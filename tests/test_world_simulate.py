@@ -9,7 +9,7 @@ import pytest
 from conftest import SMALL_WORLD
 from neurrator.data.allen import open_cache
 from neurrator.world.simulate import WorldConfig, layout_session, load_ground_truth, simulate_session, simulate_world
-from neurrator.world.stimuli import load_stimuli
+from neurrator.world.stimuli import STIMULUS_FOLDER, frame_contents, load_stimuli
 
 CONFIG = WorldConfig(**SMALL_WORLD)
 
@@ -61,7 +61,7 @@ def test_cache_tables_match_the_simulation(world):
 def test_stimulus_tables_templates_and_opto(world, sst_session):
     cache_dir, cache, _ = world
     session, truth = sst_session
-    stimuli = load_stimuli(cache_dir / "neurrator_stimuli")
+    stimuli = load_stimuli(cache_dir / STIMULUS_FOLDER)
     movie = session.get_stimulus_table(["natural_movie_one"])
     assert len(movie) == 900 * CONFIG.movie_one_repeats and movie["frame"].astype(int).max() == 899
     assert movie["stimulus_block"].nunique() == 2  # repeats split across two blocks
@@ -71,6 +71,12 @@ def test_stimulus_tables_templates_and_opto(world, sst_session):
     assert len(scenes) == (CONFIG.n_scenes + 1) * CONFIG.scene_repeats and (scenes["frame"].astype(int) == -1).sum() == CONFIG.scene_repeats
     np.testing.assert_array_equal(cache.get_natural_movie_template(1), stimuli.movie_one)
     np.testing.assert_array_equal(cache.get_natural_scene_template(5), stimuli.scenes[5])
+    contents = frame_contents(cache_dir / STIMULUS_FOLDER)
+    assert [len(contents[name]) for name in ("natural_movie_one", "natural_movie_three", "natural_scenes")] == \
+        [900, CONFIG.movie_three_frames, CONFIG.n_scenes]
+    by_source = dict(zip(stimuli.sources["source"], stimuli.sources["content"]))
+    assert contents["natural_movie_one"][0] == by_source[stimuli.frame_info["natural_movie_one"]["source"][0]]
+    assert len(set(contents["natural_movie_one"])) > 3   # one description per source, several sources
     epochs = session.optogenetic_stimulation_epochs
     assert ((epochs["duration"] > 0.009) & (epochs["duration"] < 0.02)).sum() == 3 * CONFIG.opto_trials_per_condition
 
@@ -92,7 +98,7 @@ def test_lgd_is_repeat_locked_and_hippocampus_is_not(world, sst_session):
 def test_planted_cell_type_preferences(world, sst_session):
     cache_dir, _, _ = world
     session, truth = sst_session
-    vehicle = load_stimuli(cache_dir / "neurrator_stimuli").frame_info["natural_movie_one"]["vehicle"].to_numpy(bool)
+    vehicle = load_stimuli(cache_dir / STIMULUS_FOLDER).frame_info["natural_movie_one"]["vehicle"].to_numpy(bool)
     sst = truth.index[(truth["code"] == "sst_vehicle") & truth["passes_qc"]].to_numpy()
     rates = _movie_counts(session, sst).mean(0)                      # (frames, units)
     assert (rates[vehicle].mean(0) > 1.3 * rates[~vehicle].mean(0)).mean() > 0.8

@@ -4,22 +4,27 @@ A regime decides which *frames* are held out; the repeat split decides which rep
 which validate. Training (and validation) windows are centred only on bins whose whole window
 (``window`` bins) lies in one contiguous run of training (validation) bins, so no held-out frame ever
 enters a training window, even for windows centred next to a boundary. Test windows are centred on
-held-out bins and may take their context from neighbouring bins. z-score statistics come from
-training bins only.
+held-out bins and may take their context from neighbouring bins, so a test window can share up to
+half its bins with training bins of the same repeat, and neighbouring movie frames are near-duplicates.
+A **guard band** (``guard_frames``) removes that: frames within the band of a held-out frame neither
+train nor validate. z-score statistics come from training bins only.
+
+In a frame-level regime every repeat of a held-out frame is a test repeat; the repeat split only
+decides which repeats of the other frames train and which validate (its test share validates too).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 TRAIN, VAL, TEST, UNUSED = 0, 1, 2, -1
-REGIMES = ("repeat", "sparse_random", "contiguous_middle", "front_only", "second_movie", "scene_identity")
+REGIMES = ("repeat", "sparse_random", "contiguous_middle", "front_only", "zero_shot", "scene_identity")
 CONTIGUOUS_MIDDLE = (250, 450)     # frames 250-449 held out
 FRONT_ONLY_TRAIN = (0, 200)        # train on frames 0-199, test the rest
 WINDOW_BINS = 20                   # 167 ms at 120 Hz
-SECOND_MOVIE_MODEL = "sparse_random"   # the second movie is narrated by the first movie's model of this regime
+ZERO_SHOT_MODEL = "sparse_random"   # zero-shot transfer: another stimulus narrated by the first movie's model of this regime
 
 
 def split_repeats(repeats: np.ndarray, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), seed: int = 0) -> dict[int, int]:
@@ -52,8 +57,8 @@ def held_out_frames(regime: str, frames: np.ndarray, seed: int = 0, fraction: fl
         out[CONTIGUOUS_MIDDLE[0]:CONTIGUOUS_MIDDLE[1]] = True
     elif regime == "front_only":
         out[FRONT_ONLY_TRAIN[1]:] = True
-    elif regime == "second_movie":
-        out[:] = True                       # the whole (second) movie is never trained on
+    elif regime == "zero_shot":
+        out[:] = True                       # a whole stimulus that its model never trained on
     elif regime == "scene_identity":
         out[np.random.default_rng(seed).choice(n_frames, max(1, int(round(fraction * n_frames))), replace=False)] = True
     return out
@@ -91,37 +96,58 @@ class BinSplit:
     labels: np.ndarray                  # TRAIN / VAL / TEST / UNUSED per bin
     held_out: np.ndarray                # per distinct frame id: held out by the regime
     centres: dict[int, np.ndarray]      # split -> window-centre bin indices
+    guard_frames: int = 0               # frames next to a held-out frame left out of training and validation
 
     def mask(self, split: int) -> np.ndarray:
         return self.labels == split
 
 
+def guarded_frames(held_out: np.ndarray, guard_frames: int) -> np.ndarray:
+    """Boolean per frame id: not held out, but within ``guard_frames`` frames of a held-out frame."""
+    if guard_frames < 0:
+        raise ValueError(f"guard_frames is a number of frames >= 0 (0: no guard band), got {guard_frames}")
+    held = np.flatnonzero(held_out)
+    near = np.zeros(len(held_out), bool)
+    if guard_frames and len(held):
+        offsets = np.arange(-guard_frames, guard_frames + 1)
+        near[np.clip((held[:, None] + offsets[None]).ravel(), 0, len(held_out) - 1)] = True
+    return near & ~held_out
+
+
 def split_bins(frame: np.ndarray, repeat: np.ndarray, bin_start: np.ndarray, regime: str = "repeat",
                fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), seed: int = 0,
-               window: int = WINDOW_BINS, bin_width: float = 1 / 120, holdout_fraction: float = 0.1) -> BinSplit:
-    """Label every bin TRAIN / VAL / TEST (UNUSED: natural-scenes blanks) for a regime; see module docstring."""
+               window: int = WINDOW_BINS, bin_width: float = 1 / 120, holdout_fraction: float = 0.1,
+               guard_frames: int = 0) -> BinSplit:
+    """Label every bin TRAIN / VAL / TEST (UNUSED: natural-scenes blanks and the guard band) for a regime;
+    see module docstring. ``guard_frames``: frames this close to a held-out frame are UNUSED (movies only:
+    scene ids are not neighbours in time)."""
     shown = frame >= 0
     held = held_out_frames(regime, frame[shown], seed=seed, fraction=holdout_fraction) if shown.any() else np.zeros(0, bool)
+    if guard_frames and regime in ("repeat", "zero_shot", "scene_identity"):
+        raise ValueError(f"a guard band needs held-out movie frames next to training frames; regime {regime!r} has none")
     labels = np.full(len(frame), UNUSED, dtype=np.int8)
-    if regime == "second_movie":          # all test: its repeats need no split (and may be as few as one)
+    if regime == "zero_shot":            # all test: its repeats need no split (and may be as few as one)
         labels[shown] = TEST
+    elif regime == "repeat":
+        labels[shown] = np.vectorize(split_repeats(repeat, fractions, seed).get, otypes=[int])(repeat)[shown]
     else:
-        by_repeat = np.vectorize(split_repeats(repeat, fractions, seed).get, otypes=[int])(repeat)
-        if regime == "repeat":
-            labels[shown] = by_repeat[shown]
-        else:
-            is_held = np.zeros(len(frame), bool)
-            is_held[shown] = held[frame[shown]]
-            labels[shown & is_held] = TEST
-            labels[shown & ~is_held] = np.where(by_repeat[shown & ~is_held] == TRAIN, TRAIN, VAL)
+        # held-out frames test in every repeat, so the repeat split only separates training and validation
+        train_val = (fractions[0], fractions[1] + fractions[2], 0.0)
+        by_repeat = np.vectorize(split_repeats(repeat, train_val, seed).get, otypes=[int])(repeat)
+        is_held, is_guard = np.zeros(len(frame), bool), np.zeros(len(frame), bool)
+        is_held[shown] = held[frame[shown]]
+        is_guard[shown] = guarded_frames(held, guard_frames)[frame[shown]]
+        rest = shown & ~is_held & ~is_guard
+        labels[shown & is_held] = TEST
+        labels[rest] = np.where(by_repeat[rest] == TRAIN, TRAIN, VAL)
     runs = contiguous_runs(bin_start, bin_width)
     centres = {s: window_centres(labels == s, runs, window) for s in (TRAIN, VAL)}
     # a test window is centred on a held-out (or test-repeat) bin; its context may be any bins of the run
     anywhere = window_centres(np.ones(len(labels), bool), runs, window)
     centres[TEST] = anywhere[labels[anywhere] == TEST]
-    if not len(centres[TRAIN]) and regime != "second_movie":   # the second movie is a test set only
+    if not len(centres[TRAIN]) and regime != "zero_shot":   # zero-shot stimuli are a test set only
         raise ValueError(f"regime {regime!r} leaves no training window of {window} bins; use more repeats or frames")
-    return BinSplit(regime, labels, held, centres)
+    return BinSplit(regime, labels, held, centres, int(guard_frames))
 
 
 def save_split(split: BinSplit, path, *, params=None, inputs=None):
@@ -129,14 +155,16 @@ def save_split(split: BinSplit, path, *, params=None, inputs=None):
     the split a decoder was trained on, which later chapters read instead of recomputing it."""
     from neurrator.artifacts import write_artifact
 
-    arrays = {"regime": np.array(split.regime), "labels": split.labels, "held_out": split.held_out,
+    arrays = {"regime": np.array(split.regime), "guard_frames": np.array(split.guard_frames),
+              "labels": split.labels, "held_out": split.held_out,
               **{f"centres_{part}": split.centres[part] for part in (TRAIN, VAL, TEST)}}
 
     def write(tmp):
         with open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
 
-    return write_artifact(path, write, made_by=SPLIT_MADE_BY, params={"regime": split.regime, **dict(params or {})},
+    return write_artifact(path, write, made_by=SPLIT_MADE_BY,
+                          params={"regime": split.regime, "guard_frames": split.guard_frames, **dict(params or {})},
                           inputs=inputs)
 
 
@@ -147,7 +175,8 @@ def read_split(path, params=None) -> BinSplit:
     check_artifact(path, made_by=SPLIT_MADE_BY, params=params)
     with np.load(path, allow_pickle=False) as data:
         return BinSplit(str(data["regime"]), data["labels"], data["held_out"],
-                        {part: data[f"centres_{part}"] for part in (TRAIN, VAL, TEST)})
+                        {part: data[f"centres_{part}"] for part in (TRAIN, VAL, TEST)},
+                        int(data["guard_frames"]) if "guard_frames" in data else 0)
 
 
 def zscore_stats(counts: np.ndarray, train_mask: np.ndarray, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
@@ -164,3 +193,65 @@ def zscore_stats(counts: np.ndarray, train_mask: np.ndarray, chunk: int = 8192) 
     mean = total / len(index)
     std = np.sqrt(np.maximum(square / len(index) - mean**2, 0))
     return mean.astype(np.float32), np.maximum(std, 1e-3).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class HeldOutCondition:
+    """One row of the held-out evaluation: which stimulus is narrated, under which split, by which model.
+
+    ``key`` names its artifacts (``DataLayout.split/decoder/predictions(session, stimulus, key)``); ``model``
+    is the ``(stimulus, key)`` of the model that predicts it: its own unless it is a zero-shot transfer.
+    """
+
+    name: str
+    stimulus: str
+    regime: str
+    guard_frames: int = 0
+    transfer_from: tuple[str, str] | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.regime}_guard{self.guard_frames}" if self.guard_frames else self.regime
+
+    @property
+    def model(self) -> tuple[str, str]:
+        return self.transfer_from or (self.stimulus, self.key)
+
+    @property
+    def trains(self) -> bool:
+        """Whether this condition trains its own model."""
+        return self.transfer_from is None
+
+
+def heldout_conditions(movie: str = "natural_movie_one", second_movie: str | None = "natural_movie_three",
+                       scenes: str | None = "natural_scenes",
+                       regimes: tuple[str, ...] | list[str] = ("sparse_random", "contiguous_middle", "front_only"),
+                       second_movie_regimes: tuple[str, ...] | list[str] = ("sparse_random", "contiguous_middle"),
+                       guard_frames: tuple[int, ...] | list[int] = (3, 15)) -> dict[str, HeldOutCondition]:
+    """The held-out conditions of chapters 03 and 04, by name, in table order.
+
+    ``movie`` under each of ``regimes``; ``sparse_random_guard<g>``: the sparse-random split with a guard band
+    of ``g`` frames; ``second_movie`` (and ``second_movie_<regime>``): the whole pipeline replicated on the
+    second movie, trained on its own training frames; ``zero_shot_transfer``: the second movie narrated by the
+    first movie's sparse-random model (harder than the paper's test); ``scene_identity``: unseen scenes.
+    """
+    out = {regime: HeldOutCondition(regime, movie, regime) for regime in regimes}
+    for guard in guard_frames:
+        if int(guard) <= 0:
+            raise ValueError(f"guard_frames lists extra sparse-random models with a guard band > 0 frames, got {guard}")
+        condition = HeldOutCondition("", movie, "sparse_random", int(guard))
+        out[condition.key] = replace(condition, name=condition.key)
+    if second_movie is not None:
+        for regime in second_movie_regimes:
+            name = "second_movie" if regime == "sparse_random" else f"second_movie_{regime.split('_')[0]}"
+            out[name] = HeldOutCondition(name, second_movie, regime)
+        if ZERO_SHOT_MODEL in regimes:
+            out["zero_shot_transfer"] = HeldOutCondition("zero_shot_transfer", second_movie, "zero_shot",
+                                                         transfer_from=(movie, ZERO_SHOT_MODEL))
+    if scenes is not None:
+        out["scene_identity"] = HeldOutCondition("scene_identity", scenes, "scene_identity")
+    for condition in out.values():
+        if condition.regime not in REGIMES or condition.regime == "repeat":
+            raise ValueError(f"{condition.regime!r} is not a held-out regime; choose from "
+                             f"{', '.join(r for r in REGIMES if r not in ('repeat', 'zero_shot', 'scene_identity'))}")
+    return out

@@ -96,18 +96,19 @@ class RegimeWindows:
 def regime_windows(binned: BinnedStimulus, regime: str, *, seed: int = 0,
                    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), jitter: int = 2,
                    neuron_dropout: float = 0.1, zscore: tuple[np.ndarray, np.ndarray] | None = None,
-                   holdout_fraction: float = 0.1) -> RegimeWindows:
+                   holdout_fraction: float = 0.1, guard_frames: int = 0) -> RegimeWindows:
     """Split ``binned`` by ``regime`` (:func:`split_bins`) and build train / validation / test windows.
 
     z-score statistics come from this stimulus's training bins, or from ``zscore`` (required for
-    ``second_movie``, whose windows are all test windows of a model trained on another stimulus).
+    ``zero_shot``, whose windows are all test windows of a model trained on another stimulus).
+    ``guard_frames``: see :func:`~neurrator.data.splits.split_bins`.
     """
     split = split_bins(binned.frame, binned.repeat, binned.bin_start, regime=regime, fractions=fractions, seed=seed,
-                       bin_width=1 / binned.bin_hz, holdout_fraction=holdout_fraction)
+                       bin_width=1 / binned.bin_hz, holdout_fraction=holdout_fraction, guard_frames=guard_frames)
     if zscore is None:
-        if regime == "second_movie":
-            raise ValueError("the second movie has no training bins: pass zscore=decoder.zscore_ of the model "
-                             "trained on the first movie")
+        if regime == "zero_shot":
+            raise ValueError("a zero-shot stimulus has no training bins: pass zscore=decoder.zscore_ of the model "
+                             "trained on the other stimulus")
         zscore = zscore_stats(binned.counts, split.mask(TRAIN))
     mean, std = zscore
     if len(mean) != binned.counts.shape[1]:

@@ -1,8 +1,13 @@
 """Reference captions per stimulus: what the true frame 'says', against which narrations are scored.
 
-``paper``: BLIP-2 captions of the frames (:class:`neurrator.vlm.blip2.Blip2Captioner`).
-``demo``: the "oracle" reference, the demo narrator applied to the frame's true target grid.
-Stored as one JSON artifact per stimulus (``DataLayout.captions(stimulus)`` + sidecar).
+Two references, each one JSON artifact per stimulus (``DataLayout.captions(stimulus, reference)`` + sidecar):
+
+- ``model``: ``paper``, BLIP-2 captions of the frames (:class:`neurrator.vlm.blip2.Blip2Captioner`);
+  ``demo``, the "oracle", the demo narrator applied to the frame's true target grid. A matched score
+  against it measures agreement with a model's reading of the frame.
+- ``content``: what the frame shows, written by a person. ``demo``: the simulated world's description of
+  the source each frame comes from. ``paper``: a user's CSV file per stimulus (columns ``frame``,
+  ``caption``), absent by default.
 """
 
 from __future__ import annotations
@@ -41,6 +46,44 @@ def reference_captions(profile: str, frames: np.ndarray, target_array: np.ndarra
     return captioner.caption(frames, batch_size=batch_size, progress=progress), captioner.spec()
 
 
+def content_captions(profile: str, stimulus: str, n_frames: int, caption_file: str | os.PathLike | None = None,
+                     world_stimuli: str | os.PathLike | None = None) -> tuple[list[str], dict] | None:
+    """The ``content`` reference of ``stimulus``'s ``n_frames`` frames and its spec, or None where there is none.
+
+    ``caption_file``: a CSV (``frame``, ``caption``; one row per frame) written by a person; it wins in both
+    profiles. Otherwise ``demo`` reads the simulated world's source descriptions from ``world_stimuli`` (the
+    world's stimulus folder) and ``paper`` has none.
+    """
+    import pandas as pd
+
+    from neurrator.config import check_profile
+
+    if caption_file is not None:
+        path = Path(caption_file)
+        if not path.is_file():
+            raise FileNotFoundError(f"content caption file {path} for {stimulus!r} does not exist: pass a CSV with "
+                                    "columns 'frame' and 'caption', or None for no content reference")
+        table = pd.read_csv(path)
+        missing = {"frame", "caption"} - set(table.columns)
+        if missing:
+            raise ValueError(f"{path} lacks column(s) {sorted(missing)}: a content caption file has 'frame' and 'caption'")
+        frames = table["frame"].to_numpy()
+        if sorted(frames.tolist()) != list(range(n_frames)):
+            raise ValueError(f"{path} must caption each of {stimulus!r}'s {n_frames} frames (0..{n_frames - 1}) once; "
+                             f"it has {len(frames)} rows for frames {frames.min()}..{frames.max()}")
+        ordered = table.set_index("frame").loc[range(n_frames), "caption"].astype(str).tolist()
+        return ordered, {"backend": "content", "source": "caption file", "file": path.name}
+    if check_profile(profile) == "paper" or world_stimuli is None:
+        return None
+    from neurrator.world.stimuli import frame_contents
+
+    contents = frame_contents(world_stimuli)
+    if stimulus not in contents or len(contents[stimulus]) != n_frames:
+        raise ValueError(f"the world's stimulus tables in {world_stimuli} do not describe {n_frames} frames of "
+                         f"{stimulus!r}: simulate the world again (notebook 01_preprocess)")
+    return contents[stimulus], {"backend": "content", "source": "simulated world: source descriptions"}
+
+
 def write_captions(path: str | os.PathLike, stimulus: str, frame_ids: Sequence[int], captions: Sequence[str],
                    spec: dict, inputs: dict | None = None) -> Path:
     """Store captions (one per frame id) with a sidecar naming how they were made."""
@@ -51,7 +94,7 @@ def write_captions(path: str | os.PathLike, stimulus: str, frame_ids: Sequence[i
 
 
 def read_captions(path: str | os.PathLike) -> dict[int, str]:
-    """``frame id -> caption``; a missing or partial file names the notebook that makes it."""
+    """``frame id -> caption``; a missing or partial file names the notebook that makes it (02_targets)."""
     import json
 
     check_artifact(path, made_by=MADE_BY)

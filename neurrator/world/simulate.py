@@ -381,6 +381,7 @@ def simulate_world(cache_dir: str | os.PathLike, config: WorldConfig | None = No
     from tqdm import tqdm
 
     from neurrator.artifacts import write_artifact
+    from neurrator.world.stimuli import STIMULUS_FOLDER
     from neurrator.world.allen_cache import (
         MOVIE_NUMBERS, link_movie_template, session_nwb_path, write_manifest, write_session_nwb, write_tables,
         write_templates)
@@ -391,7 +392,7 @@ def simulate_world(cache_dir: str | os.PathLike, config: WorldConfig | None = No
         raise ValueError(f"unknown genotype(s) {unknown}: use {sorted(GENOTYPES)}")
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    stimuli = _stimulus_set(cache_dir / "neurrator_stimuli", config, progress)
+    stimuli = _stimulus_set(cache_dir / STIMULUS_FOLDER, config, progress)
     drives = {name: StimulusDrives.from_frames(frames, stimuli.frame_info[name]["vehicle"].to_numpy(bool))
               for name, frames in tqdm(stimuli.arrays().items(), desc="stimulus features", disable=not progress)}
     layouts = [layout_session(k, genotype, config) for k, genotype in enumerate(config.genotypes)]
@@ -410,7 +411,7 @@ def simulate_world(cache_dir: str | os.PathLike, config: WorldConfig | None = No
         truths.append(truth)
     for name, number in MOVIE_NUMBERS.items():  # the saved stimulus arrays are the templates' bytes
         link_movie_template(cache_dir / "natural_movie_templates" / f"natural_movie_{number}.h5",
-                            cache_dir / "neurrator_stimuli" / f"{name}.npy")
+                            cache_dir / STIMULUS_FOLDER / f"{name}.npy")
     write_templates(cache_dir, {"natural_scenes": stimuli.scenes})
     write_tables(cache_dir, sessions)
     truth = pd.concat(truths, ignore_index=True)

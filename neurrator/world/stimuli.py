@@ -42,6 +42,7 @@ SCENE_CLIP_TIMES = (0.1, 0.3, 0.5, 0.7, 0.9)  # where in a shot scene stills are
 DISTINCT_CORRELATION = 0.9  # every two scenes correlate less than this
 MADE_BY = "neurrator simulate"
 FRAME_INFO_FILE, SOURCES_FILE = "stimulus_frame_info.csv", "stimulus_sources.csv"
+STIMULUS_FOLDER = "neurrator_stimuli"  # inside a simulated Allen cache
 FLAGS = ("vehicle", "animal", "person")
 _NO_NOTE = "no licence note in the package documentation"
 _PROSE_SECTIONS = ("Notes",)  # docstring sections, besides the summary, that may state a licence
@@ -597,6 +598,23 @@ def save_stimuli(stimulus_set: StimulusSet, directory: str | Path) -> Path:
     write_artifact(info_path, lambda tmp: frame_info.to_csv(tmp, index=False), **meta)
     write_artifact(sources_path, lambda tmp: stimulus_set.sources.to_csv(tmp, index=False), **meta)
     return directory
+
+
+def frame_contents(directory: str | Path) -> dict[str, list[str]]:
+    """``stimulus -> one description per frame``: the person-written content of the source each frame comes
+    from (``Source.content``), read from the tables :func:`save_stimuli` wrote (not the frames)."""
+    directory = Path(directory)
+    info_path, sources_path = directory / FRAME_INFO_FILE, directory / SOURCES_FILE
+    try:
+        for path in (info_path, sources_path):
+            check_artifact(path, made_by=MADE_BY)
+    except ArtifactError as err:
+        raise ArtifactError(f"no stimulus tables in {directory}: run `neurrator simulate` (notebook 01_preprocess) "
+                            f"to build them ({err})") from None
+    info = pd.read_csv(info_path)
+    content = pd.read_csv(sources_path, dtype={"frames": str}).set_index(["stimulus", "source"])["content"]
+    return {name: [content[(name, source)] for source in table.sort_values("frame")["source"]]
+            for name, table in info.groupby("stimulus", sort=False)}
 
 
 def load_stimuli(directory: str | Path) -> StimulusSet:
