@@ -299,9 +299,9 @@ def surroundings(name):
     offsets = np.arange(-(splits.WINDOW_BINS // 2), splits.WINDOW_BINS - splits.WINDOW_BINS // 2)
     bins = np.clip(split.centres[splits.TEST][:, None] + offsets, 0, len(split.labels) - 1)
     sharing = float((split.labels[bins] == splits.TRAIN).any(1).mean())
-    distance = np.abs(held[:, None] - trained_frames(split)[None]).min(1)
-    row = {"guard band (frames)": split.guard_frames, "held-out frames": len(held),
-           "frames trained on": len(trained_frames(split)),
+    trained = trained_frames(split)
+    distance = np.abs(held[:, None] - trained[None]).min(1)
+    row = {"guard band (frames)": split.guard_frames, "held-out frames": len(held), "frames trained on": len(trained),
            "median frames to training": float(np.median(distance)), "min frames to training": float(np.min(distance)),
            "test windows with training bins": round(sharing, 2)}
     for reference in ("model", "content"):
@@ -315,8 +315,6 @@ movie_conditions = [n for n, c in conditions.items() if c.trains and c.stimulus 
 around = pd.DataFrame([surroundings(name) for name in movie_conditions],
                       index=pd.Index(movie_conditions, name="condition"))
 guarded_names = [n for n in movie_conditions if conditions[n].guard_frames]
-for name in guarded_names:
-    glue(f"{name}_gap", f"{around.loc[name, 'min frames to training']:.0f}", display=False)
 if guarded_names and "sparse_random" in around.index:
     glue("guard_summary", "; ".join(
         f"with a {conditions[n].guard_frames}-frame band the margin over shuffling is "
