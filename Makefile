@@ -20,7 +20,7 @@ html: $(STAMP)                                        ## build the HTML book fro
 
 test: $(STAMP) browser                                ## unit tests + nbval over book/*.ipynb
 	$(BIN)/python -m pytest tests book --nbval-lax --nbval-current-env \
-	    --sanitize-with tests/nbval_sanitize.cfg -p no:randomly
+	    --sanitize-with tests/nbval_sanitize.cfg -p no:randomly -n 2 --dist loadscope
 
 env: $(STAMP)                                         ## create/update the virtual environment only
 

@@ -51,11 +51,8 @@ from neurrator.vlm.targets import PatchTargetStore
 
 layout = DataLayout.resolve({data_dir!r}, "demo")
 session = {session!r}
-if session is None:
-    files = sorted(layout.recordings.glob("session_*.npz"))
-    visual = {{int(p.stem.split("_")[1]): allen.units_per_pool(allen.read_recording(p).units)[["visual cortex", "LGd"]].sum()
-              for p in files}}
-    session = max(visual, key=visual.get)
+if session is None:   # chapter 03's default
+    session = int(allen.session_pools(layout)["visual units"].idxmax())
 stimulus = "natural_movie_one"
 binned = BinnedStimulus.load(layout.binned(session, stimulus))
 targets = PatchTargetStore(layout.targets).open(stimulus)

@@ -77,12 +77,7 @@ encoder_config, train_config = preset(profile, seed=seed, device=device, **train
 # The demo default is the session with the most visual units.
 
 # %%
-recording_files = sorted(layout.recordings.glob("session_*.npz"))
-if not recording_files:
-    raise FileNotFoundError(f"no processed sessions in {layout.recordings}: run notebook 01_preprocess first")
-pools = pd.DataFrame({int(p.stem.split("_")[1]): allen.units_per_pool(allen.read_recording(p).units)
-                      for p in recording_files}).T.rename_axis("session")
-pools["visual units"] = pools["visual cortex"] + pools["LGd"]
+pools = allen.session_pools(layout)
 if session_id is None:
     session_id = int(pools["visual units"].idxmax())
 print(f"training on session {session_id}")

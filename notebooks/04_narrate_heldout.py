@@ -229,17 +229,12 @@ def trained_split(name):
     return trained_stimulus, splits.read_split(layout.split(session_id, trained_stimulus, key))
 
 
-def trained_frames(split):
-    """Frames the model trained on: neither held out nor in the guard band."""
-    return np.flatnonzero(~split.held_out & ~splits.guarded_frames(split.held_out, split.guard_frames))
-
-
 def frame_range(frames):
     return f"{frames.min()}–{frames.max()}"
 
 
 def distance_to_training(regime, frames):
-    training = trained_frames(trained_split(regime)[1])
+    training = trained_split(regime)[1].trained_frames()
     return np.abs(np.asarray(frames)[:, None] - training[None]).min(1)
 
 
@@ -296,14 +291,11 @@ front_bands
 def surroundings(name):
     _, split = trained_split(name)
     held = np.flatnonzero(split.held_out)
-    offsets = np.arange(-(splits.WINDOW_BINS // 2), splits.WINDOW_BINS - splits.WINDOW_BINS // 2)
-    bins = np.clip(split.centres[splits.TEST][:, None] + offsets, 0, len(split.labels) - 1)
-    sharing = float((split.labels[bins] == splits.TRAIN).any(1).mean())
-    trained = trained_frames(split)
+    trained = split.trained_frames()
     distance = np.abs(held[:, None] - trained[None]).min(1)
     row = {"guard band (frames)": split.guard_frames, "held-out frames": len(held), "frames trained on": len(trained),
            "median frames to training": float(np.median(distance)), "min frames to training": float(np.min(distance)),
-           "test windows with training bins": round(sharing, 2)}
+           "test windows with training bins": round(split.test_windows_sharing_training(), 2)}
     for reference in ("model", "content"):
         picked = table[(table["regime"] == name) & (table["decoder"] == "Neurrator") & (table["reference"] == reference)]
         if len(picked):
@@ -382,7 +374,7 @@ plt.show()
 # %%
 def training_frames_and_repeats(regime):
     trained_stimulus, split = trained_split(regime)
-    return trained_stimulus, trained_frames(split), np.unique(binned[trained_stimulus].repeat[split.labels == splits.TRAIN])
+    return trained_stimulus, split.trained_frames(), np.unique(binned[trained_stimulus].repeat[split.labels == splits.TRAIN])
 
 
 binned = {name: BinnedStimulus.load(layout.binned(session_id, name)) for name in set(stimulus_of.values())}

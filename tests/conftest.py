@@ -98,7 +98,30 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "after_notebooks: run after the nbval notebooks (reads what they wrote)")
 
 
+#: test modules that read what the notebooks wrote (marked ``after_notebooks``); under xdist they run in the
+#: notebooks' worker, after them
+BOOK_READERS = ("tests/test_headline_results.py",)
+
+
 def pytest_collection_modifyitems(session, config, items):
     """Tests marked ``after_notebooks`` run last, after nbval has executed book/*.ipynb."""
     late = [item for item in items if item.get_closest_marker("after_notebooks")]
+    unlisted = sorted({str(item.path.relative_to(ROOT)) for item in late} - set(BOOK_READERS))
+    if unlisted:
+        raise pytest.UsageError(f"{unlisted} read what the notebooks wrote (after_notebooks): add them to BOOK_READERS "
+                                "in tests/conftest.py, so that they run in the notebooks' xdist worker")
     items[:] = [item for item in items if not item.get_closest_marker("after_notebooks")] + late
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``make test`` runs two xdist workers: one executes the notebooks in order, then the tests that read
+    what they wrote; the other takes the unit tests, a module at a time (its fixtures are built once)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class NotebooksInOneWorker(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "book" if path.startswith("book/") or path in BOOK_READERS else path
+
+    return NotebooksInOneWorker(config, log)

@@ -379,3 +379,16 @@ def test_ensure_recording_reads_the_copy_or_loads_once(recording, cache_dir, dat
     again = allen.ensure_recording(layout, recording.session_id, progress=False)
     assert len(calls) == 1  # read from the processed copy
     pd.testing.assert_frame_equal(again.units, recording.units)
+
+
+def test_session_pools_counts_each_processed_session(recording, data_dir):
+    layout = DataLayout.resolve(profile="demo")
+    with pytest.raises(FileNotFoundError, match="01_preprocess"):
+        allen.session_pools(layout)
+    allen.save_recording(recording, layout.recording(recording.session_id))
+    pools = allen.session_pools(layout)
+    assert list(pools.index) == [recording.session_id] and pools.index.name == "session"
+    expected = allen.units_per_pool(recording.units)
+    assert pools.loc[recording.session_id, "VISp"] == expected["VISp"]
+    assert pools.loc[recording.session_id, "visual units"] == expected["visual cortex"] + expected["LGd"]
+    assert 0 < pools.loc[recording.session_id, "visual units"] < pools.loc[recording.session_id, "all"]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from neurrator.data.splits import (
-    REGIMES, TEST, TRAIN, UNUSED, VAL, held_out_frames, split_bins, split_repeats, window_centres, zscore_stats,
+    REGIMES, TEST, TRAIN, UNUSED, VAL, guarded_frames, held_out_frames, split_bins, split_repeats, window_centres, zscore_stats,
 )
 from neurrator.data.windows import SpikeWindows
 
@@ -172,9 +172,13 @@ def test_guard_band_keeps_training_windows_away_from_held_out_frames(regime):
         assert len(guarded.centres[which]) < len(plain.centres[which])
     # without the band, test windows share bins with training bins of their repeat; with it, none do
     def shares(split):
-        offsets = np.arange(-10, 10)
-        return (split.labels[np.clip(split.centres[TEST][:, None] + offsets, 0, len(frame) - 1)] == TRAIN).any(1).mean()
+        return split.test_windows_sharing_training()
     assert shares(plain) > (0.5 if regime == "sparse_random" else 0) and shares(guarded) == 0
+    # the frames a model trains on: everything but the held-out frames and the band around them
+    trained = guarded.trained_frames()
+    assert np.abs(trained[:, None] - held[None]).min() > 15
+    assert len(trained) == len(plain.trained_frames()) - guarded_frames(guarded.held_out, 15).sum()
+    np.testing.assert_array_equal(plain.trained_frames(), np.flatnonzero(~plain.held_out))
     assert guarded.guard_frames == 15 and plain.guard_frames == 0
     # a 20-bin test window reaches 3 frames (12 bins) from its frame: a 3-frame band is the narrowest that clears it
     narrow = {g: split_bins(frame, repeat, bin_start, regime=regime, seed=4, guard_frames=g) for g in (2, 3)}

@@ -414,6 +414,17 @@ def units_per_pool(units: pd.DataFrame, pools: Iterable[str] | None = None, qc: 
                                          else True)).sum()) for pool in pools}, name="units")
 
 
+def session_pools(layout) -> pd.DataFrame:
+    """QC'd units per region pool of every processed session of ``layout`` (one row per session id), plus
+    ``visual units`` (visual cortex + LGd): chapter 03 trains, by default, on the session with the most."""
+    files = sorted(layout.recordings.glob("session_*.npz"))
+    if not files:
+        raise FileNotFoundError(f"no processed sessions in {layout.recordings}: run notebook 01_preprocess first")
+    pools = pd.DataFrame({int(p.stem.split("_")[1]): units_per_pool(read_recording(p).units) for p in files}).T
+    pools["visual units"] = pools["visual cortex"] + pools["LGd"]
+    return pools.rename_axis("session")
+
+
 # ------------------------------------------------------------------------- processed copy --
 def recording_params(recording: Recording) -> dict:
     """The sidecar parameters of a recording's processed copy."""

@@ -101,6 +101,19 @@ class BinSplit:
     def mask(self, split: int) -> np.ndarray:
         return self.labels == split
 
+    def trained_frames(self) -> np.ndarray:
+        """Frame ids a model of this split trains on: neither held out nor in the guard band."""
+        return np.flatnonzero(~self.held_out & ~guarded_frames(self.held_out, self.guard_frames))
+
+    def test_windows_sharing_training(self, window: int = WINDOW_BINS) -> float:
+        """Share of the test windows (``window`` bins around each centre) that contain a training bin."""
+        centres = self.centres[TEST]
+        if not len(centres):
+            return 0.0
+        offsets = np.arange(-(window // 2), window - window // 2)
+        bins = np.clip(centres[:, None] + offsets, 0, len(self.labels) - 1)
+        return float((self.labels[bins] == TRAIN).any(1).mean())
+
 
 def guarded_frames(held_out: np.ndarray, guard_frames: int) -> np.ndarray:
     """Boolean per frame id: not held out, but within ``guard_frames`` frames of a held-out frame."""
