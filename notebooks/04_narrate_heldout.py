@@ -465,7 +465,10 @@ plt.show()
 # less than {glue:text}`coverage_margin`: those frames show content the training frames never showed, so no
 # decoder trained on them could name it (coverage). For {glue:text}`failing_covered` the content is
 # covered, but the training examples are few (column "training frames"; the demo's second movie also
-# trains on a single repeat) for learning the map from this session's units.
+# trains on a single repeat) for learning the map from this session's units. For the scenes, "few" means
+# few distinct images, not few presentations: `benchmarks/scene_repeats.py` trains the scene-identity
+# encoder on a session that shows each scene 6 times (the demo world) and 50 times (the Brain
+# Observatory), with the same training budget, and the unseen scenes stay at the controls at both.
 
 # %% [markdown]
 # ## Summary
