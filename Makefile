@@ -18,6 +18,9 @@ html: $(STAMP)                                        ## build the HTML book fro
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 	@echo "book: $(CURDIR)/_build/html/index.html"
 
+# the two xdist workers of `make test` share the cores: OpenMP threads that sleep instead of spinning while they
+# wait keep each side from stealing the other's time (same results; benchmarks/omp_wait_policy.py)
+test: export OMP_WAIT_POLICY := PASSIVE
 test: $(STAMP) browser                                ## unit tests + nbval over book/*.ipynb
 	$(BIN)/python -m pytest tests book --nbval-lax --nbval-current-env \
 	    --sanitize-with tests/nbval_sanitize.cfg -p no:randomly -n 2 --dist loadscope
