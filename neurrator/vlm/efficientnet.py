@@ -66,7 +66,7 @@ PREPROCESSING = {
 class EfficientNetGrid:
     """Frozen EfficientNet-Lite0: frames -> (N, 49, 1280) feature grids; grids -> class probabilities.
 
-    ``chunk_size`` frames a pass: on a CPU, 4 keep the activations in cache (about 2.5x faster than 32,
+    ``chunk_size`` frames a pass: on a CPU, 4 keep the activations in cache (about 1.8x faster than 32,
     ``benchmarks/vision_chunks.py``) and give the same float16 targets."""
 
     def __init__(self, device: str = "cpu", chunk_size: int = 4):
