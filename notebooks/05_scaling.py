@@ -76,7 +76,7 @@ from neurrator.data.windows import regime_windows, sample_per_frame
 from neurrator.evaluation import results, sbert, scaling, scoring
 from neurrator.layout import DataLayout
 from neurrator.models.objectives import pooled_targets
-from neurrator.models.training import PAN_SESSION_OPTIONS, SpikeDecoder, preset
+from neurrator.models.training import PAN_SESSION_OPTIONS, SpikeDecoder, fit_and_save, preset
 from neurrator.vlm import captions
 from neurrator.vlm.targets import PatchTargetStore
 
@@ -152,16 +152,11 @@ binned_inputs = {f"binned_{s}": layout.binned(s, stimulus) for s in sorted(mouse
 
 def train(regime, data, name=POPULATION, columns=None):
     """Chapter 03's trainer on the pseudo-mouse (or on its ``columns`` alone), saved under ``name``."""
-    folder = layout.checkpoints(name, stimulus, regime)
-    if retrain and (folder / "last.pt").exists():
-        (folder / "last.pt").unlink()
-    decoder = SpikeDecoder("patches", encoder_config, train_config, checkpoint_dir=folder)
-    decoder.fit(data.train, data.val, targets, name=f"{name} {regime}")
-    decoder.save(layout.decoder(name, stimulus, regime),
-                 params={"population": name, "stimulus": stimulus, "regime": regime,
-                         "columns": None if columns is None else scaling.digest(np.asarray(columns))},
-                 inputs={**binned_inputs, "targets": store.path(stimulus)})
-    return decoder
+    return fit_and_save(data, targets, encoder_config, train_config, checkpoint_dir=layout.checkpoints(name, stimulus, regime),
+                        path=layout.decoder(name, stimulus, regime), name=f"{name} {regime}", retrain=retrain,
+                        params={"population": name, "stimulus": stimulus, "regime": regime,
+                                "columns": None if columns is None else scaling.digest(np.asarray(columns))},
+                        inputs={**binned_inputs, "targets": store.path(stimulus)})
 
 
 runs = {regime: regime_windows(binned, regime, **window_options) for regime in regimes}

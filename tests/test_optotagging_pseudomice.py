@@ -7,12 +7,13 @@ import pandas as pd
 import pytest
 
 from neurrator.data.binning import bin_spikes
-from neurrator.data.optotagging import light_raster, tag_units, tagging_accuracy
+from neurrator.data.optotagging import (TaggingCriteria, light_raster, light_response_metrics, tag_units,
+                                        tagging_accuracy)
 from neurrator.data.pseudomice import build_pseudo_mouse
 from neurrator.data.recording import Recording
 
 
-def make_recording(session_id=1, n_frames=6, repeats=3, tagged=(11,), artifact=(12,), seed=0, frame_s=1 / 30):
+def make_recording(session_id=1, n_frames=6, repeats=3, tagged=(11,), artifact=(12,), seed=0, frame_s=1 / 30, slow=()):
     """Cortical units 10-13 and an LGd unit 14; 10 ms light pulses after a short movie."""
     rng = np.random.default_rng(seed)
     frames = np.tile(np.arange(n_frames), repeats)
@@ -31,6 +32,8 @@ def make_recording(session_id=1, n_frames=6, repeats=3, tagged=(11,), artifact=(
             times = np.r_[times, onsets + rng.uniform(0.002, 0.005, len(onsets))]
         if unit in artifact:
             times = np.r_[times, onsets, onsets + 0.01]      # exactly at light onset and offset
+        if unit in slow:                                     # fires on every pulse, but 7-8.5 ms late
+            times = np.r_[times, onsets + rng.uniform(0.007, 0.0085, len(onsets))]
         spikes[unit] = np.sort(times)
     return Recording(session_id, "Sst", units, spikes, presentations, epochs)
 
@@ -45,6 +48,36 @@ def test_tagging_finds_the_light_driven_cell_and_ignores_artifacts():
     assert scores["precision"] == 1.0 and scores["recall"] == 1.0
     trial, time = light_raster(rec, 11)
     assert ((time > 0.001) & (time < 0.006)).sum() >= 120 and trial.max() == 119
+
+
+def test_three_criteria_measure_reliability_latency_and_rate_multiple():
+    rec = make_recording(slow=(13,))
+    metrics = light_response_metrics(rec)
+    assert metrics.loc[11, "reliability"] == 1.0 and 2.0 <= metrics.loc[11, "latency_ms"] <= 5.0
+    assert metrics.loc[11, "rate_multiple"] > 10
+    assert metrics.loc[12, "reliability"] < 0.2          # the artifact at onset and offset is not a response
+    assert metrics.loc[13, "reliability"] == 1.0 and metrics.loc[13, "latency_ms"] > 7.0
+    checks = TaggingCriteria().passes(metrics)
+    assert checks["tagged"].to_dict() == {10: False, 11: True, 12: False, 13: False}
+    assert checks.loc[13, "reliable"] and checks.loc[13, "strong"] and not checks.loc[13, "fast"]
+    assert tag_units(rec).loc[13, "tagged"]               # the single ratio takes the late responder
+    assert TaggingCriteria(max_latency_ms=9).passes(metrics).loc[13, "tagged"]   # thresholds are parameters
+    np.testing.assert_array_equal(tag_units(rec)["ratio"], metrics["ratio"])
+
+
+def test_a_unit_that_never_fires_near_a_pulse_fails_the_latency_criterion():
+    rec = make_recording()
+    rec.spike_times[10] = np.array([0.5, 1.5])          # nothing near any pulse
+    metrics = light_response_metrics(rec)
+    assert np.isnan(metrics.loc[10, "latency_ms"]) and metrics.loc[10, "reliability"] == 0.0
+    assert np.isfinite(metrics.loc[10, "rate_multiple"])   # a silent baseline does not divide by zero
+    assert not TaggingCriteria().passes(metrics).loc[10, "tagged"]
+
+
+@pytest.mark.parametrize("bad", [{"min_reliability": 1.5}, {"max_latency_ms": 0}, {"min_rate_multiple": -1}])
+def test_criteria_refuse_impossible_thresholds(bad):
+    with pytest.raises(ValueError):
+        TaggingCriteria(**bad)
 
 
 def test_pulses_of_other_durations_are_not_used():

@@ -22,10 +22,10 @@ import yaml
 
 from neurrator.layout import DataLayout
 from tiny_llava import build_tiny_llava
-from tiny_models import build_tiny_blip2, build_tiny_sbert
+from tiny_models import build_tiny_blip2, build_tiny_clip_text, build_tiny_sbert
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAIN = ["00_setup", "01_preprocess", "02_targets", "03_train", "04_narrate_heldout", "05_scaling"]
+CHAIN = ["00_setup", "01_preprocess", "02_targets", "03_train", "04_narrate_heldout", "05_scaling", "06_cell_types"]
 #: the paper preset shrunk so that each encoder trains in seconds on a CPU
 TRAIN_OPTIONS = {"max_epochs": 1, "windows_per_epoch": 128, "val_windows": 64, "d_model": 32, "conv_channels": 16,
                  "heads": 2, "temporal_layers": 1, "patch_layers": 1, "batch_size": 32}
@@ -42,11 +42,12 @@ def _scene_descriptions(path: Path, config) -> Path:
 
 @pytest.fixture(scope="module")
 def paper_run(small_world, tmp_path_factory):
-    """The chain on the shared small world (two sessions, 80 units, 3 repeats of movie one, 20 scenes)."""
+    """The chain on the shared small world (wt, Pvalb and Sst sessions of 100 units; 4 repeats of movie one,
+    24 scenes shown 3 times)."""
     work = tmp_path_factory.mktemp("paper_chain")
     cache_dir = small_world[0]
     params = {
-        "profile": "paper", "cache_dir": str(cache_dir), "sessions": 1, "check_steps": 20,
+        "profile": "paper", "cache_dir": str(cache_dir), "sessions": None, "check_steps": 20,   # 06 needs the Cre lines
         "llava_model_id": str(build_tiny_llava(work / "tiny_llava")),
         "blip2_model_id": str(build_tiny_blip2(work / "tiny_blip2")),
         "sbert_model_id": str(build_tiny_sbert(work / "tiny_sbert")),
@@ -56,6 +57,8 @@ def paper_run(small_world, tmp_path_factory):
         "content_caption_files": {"natural_scenes": str(_scene_descriptions(work / "scenes.csv", small_world[1]))},
         # 05_scaling: a small grid (the sweep's code path, not its statistics)
         "pools": ["VISp", "all"], "sizes": [5], "draws": 2, "windows_per_frame": 1, "retrain_sizes": [5], "n_boot": 20,
+        # 06_cell_types: CLIP's text tower embeds the concepts; few controls and permutations
+        "clip_model_id": str(build_tiny_clip_text(work / "tiny_clip")), "controls": 2, "permutations": 10, "examples": 3,
     }
     parameters = work / "paper.yml"
     parameters.write_text(yaml.safe_dump(params))
@@ -98,3 +101,9 @@ def test_each_stage_wrote_its_artifacts_in_the_paper_folder(paper_run):
     points = list((layout.root / "sweeps" / "scaling_sparse_random").glob("*.csv"))
     assert len(points) >= 2 and all((p.parent / f"{p.name}.meta.json").is_file() for p in points)
     assert layout.results("05_scaling").is_file()
+    assert layout.decoder("pan_session", "natural_scenes", "repeat").is_file()          # 06: the scene encoder
+    for folder in ("cell_types_natural_movie_one_sparse_random", "cell_types_natural_scenes_repeat"):
+        points = {p.stem.split("_n")[0] for p in (layout.root / "sweeps" / folder).glob("*.csv")}
+        assert {"PV", "SST", "PV-control", "SST-control"} <= points, points
+    recorded = json.loads(layout.results("06_cell_types").read_text())["tables"]
+    assert {"optotagging rules", "pairwise", "classifier"} <= set(recorded)

@@ -9,7 +9,7 @@ import pytest
 
 from neurrator.artifacts import ArtifactError
 from neurrator.world import stimuli as world_stimuli
-from neurrator.world.stimuli import MOVIE_ONE, MOVIE_THREE, SCENES, build_stimuli, load_stimuli, save_stimuli
+from neurrator.world.stimuli import MOVIE_ONE, MOVIE_THREE, SCENES, build_stimuli, load_stimuli, read_frame_info, save_stimuli
 
 SHORT_MOVIE_THREE = 120
 SHAPE = (304, 608)
@@ -131,11 +131,16 @@ def test_save_and_load_round_trip(stimulus_set, tmp_path):
     for name, table in stimulus_set.frame_info.items():
         pd.testing.assert_frame_equal(loaded.frame_info[name], table)
     pd.testing.assert_frame_equal(loaded.sources, stimulus_set.sources)
+    tables = read_frame_info(tmp_path)                   # the planted truth per frame, without the frames
+    for name, table in stimulus_set.frame_info.items():
+        pd.testing.assert_frame_equal(tables[name], table, check_dtype=False)
 
 
 def test_loading_without_stimuli_names_the_command_that_builds_them(tmp_path):
     with pytest.raises(ArtifactError, match="neurrator simulate"):
         load_stimuli(tmp_path)
+    with pytest.raises(ArtifactError, match="neurrator simulate"):
+        read_frame_info(tmp_path)
 
 
 def test_full_default_build(stimulus_set, record_property):

@@ -34,6 +34,18 @@ def tiny_word_tokenizer(extra_special_tokens: tuple[str, ...] = (), padding_side
     return tok
 
 
+def tiny_sentence_tokenizer(max_length: int):
+    """:func:`tiny_word_tokenizer` padded on the right that frames every sentence as ``<s> ... </s>`` (like
+    BERT's [CLS] ... [SEP] or CLIP's start and end tokens: an empty sentence still has tokens)."""
+    from tokenizers import processors
+
+    tokenizer = tiny_word_tokenizer(padding_side="right")
+    tokenizer.model_max_length = max_length
+    tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", tokenizer.bos_token_id), ("</s>", tokenizer.eos_token_id)])
+    return tokenizer
+
+
 def save(obj, path: str | Path) -> Path:
     path = Path(path)
     obj.save_pretrained(path)
@@ -90,13 +102,7 @@ def build_tiny_sbert(path: str | Path, seed: int = 0) -> Path:
     from transformers import BertConfig, BertModel
 
     path = Path(path)
-    from tokenizers import processors
-
-    tokenizer = tiny_word_tokenizer(padding_side="right")
-    tokenizer.model_max_length = 64
-    # like BERT's [CLS] ... [SEP]: an empty sentence (a narrator can say nothing) still has tokens
-    tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", special_tokens=[("<s>", tokenizer.bos_token_id), ("</s>", tokenizer.eos_token_id)])
+    tokenizer = tiny_sentence_tokenizer(64)
     config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=64, pad_token_id=tokenizer.pad_token_id)
     torch.manual_seed(seed)
@@ -107,3 +113,20 @@ def build_tiny_sbert(path: str | Path, seed: int = 0) -> Path:
                                 device="cpu")
     model.save(str(path / "sbert"))
     return path / "sbert"
+
+
+def build_tiny_clip_text(path: str | Path, seed: int = 0) -> Path:
+    """A tiny random CLIP text tower with projection (``CLIPTextModelWithProjection``) and a word tokenizer."""
+    import torch
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+
+    path = Path(path)
+    tokenizer = tiny_sentence_tokenizer(32)
+    config = CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                            num_attention_heads=2, max_position_embeddings=32, projection_dim=16,
+                            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                            pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(seed)
+    CLIPTextModelWithProjection(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

@@ -1,14 +1,21 @@
-"""Optotagging as in the AllenSDK tutorial: which units answer blue light at short latency.
+"""Optotagging: which units answer blue light at short latency.
 
-Pulse trials with 0.009 < duration < 0.02 s; spikes counted in 0.5 ms bins from -10 to +25 ms of
-light onset; baseline window [-10, -2] ms, evoked window [1, 9] ms (spikes exactly at light onset or
-offset, recording artifacts, fall outside both); a unit is tagged when
-``evoked_rate / (baseline_rate + 1) > 2`` (rates in Hz, averaged over trials). Cortical units only.
+Two rules, on the same 10 ms pulse trials (0.009 < duration < 0.02 s) and windows: baseline
+[-10, -2] ms, evoked [1, 9] ms from light onset (spikes exactly at light onset or offset, recording
+artifacts, fall outside both). Cortical units only.
+
+- :func:`tag_units`, the AllenSDK tutorial's single ratio: tagged when
+  ``evoked_rate / (baseline_rate + 1) > 2`` (rates in Hz, averaged over trials).
+- :class:`TaggingCriteria`, the three criteria of Siegle et al. (2021, Nature 592:86): the unit
+  responds **reliably** (a spike in the evoked window on a minimum fraction of pulses), **fast**
+  (median first-spike latency below a bound) and **strongly** (evoked rate at least a multiple of
+  baseline). :func:`light_response_metrics` measures all three for every unit.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +33,45 @@ RATIO_THRESHOLD = 2.0
 CORTICAL_PREFIX = "VIS"
 
 
+#: first spikes are looked for in [1, 25) ms after onset (beyond the evoked window, so a late response shows)
+LATENCY_S = (0.001, 0.025)
+
+
+@dataclass(frozen=True)
+class TaggingCriteria:
+    """The three-criterion rule: reliability, latency and rate multiple, each a threshold (a unit must pass all).
+
+    ``min_reliability``: fraction of pulses with at least one spike in the evoked window;
+    ``max_latency_ms``: median over responding pulses of the first spike's time after onset (in
+    :data:`LATENCY_S`); ``min_rate_multiple``: evoked rate over baseline rate (no +1: a silent
+    baseline counts as one spike over all baseline windows, so the multiple stays finite).
+    """
+
+    min_reliability: float = 0.25
+    max_latency_ms: float = 6.0
+    min_rate_multiple: float = 2.0
+
+    def __post_init__(self):
+        if not 0 <= self.min_reliability <= 1:
+            raise ValueError(f"min_reliability is a fraction of pulses in [0, 1], got {self.min_reliability}")
+        if self.max_latency_ms <= 0 or self.min_rate_multiple <= 0:
+            raise ValueError("max_latency_ms and min_rate_multiple must be positive, "
+                             f"got {self.max_latency_ms} and {self.min_rate_multiple}")
+
+    def passes(self, metrics: pd.DataFrame) -> pd.DataFrame:
+        """One bool column per criterion and ``tagged`` (all three), for :func:`light_response_metrics`' table."""
+        checks = pd.DataFrame({
+            "reliable": metrics["reliability"] >= self.min_reliability,
+            "fast": metrics["latency_ms"] <= self.max_latency_ms,          # NaN (never responds) fails
+            "strong": metrics["rate_multiple"] >= self.min_rate_multiple}, index=metrics.index)
+        checks["tagged"] = checks.all(axis=1)
+        return checks
+
+    def describe(self) -> str:
+        return (f"a spike on at least {self.min_reliability:.0%} of pulses, median first-spike latency at most "
+                f"{self.max_latency_ms:g} ms, evoked rate at least {self.min_rate_multiple:g} × baseline")
+
+
 def light_pulse_onsets(epochs: pd.DataFrame) -> np.ndarray:
     pulses = epochs[(epochs["duration"] > PULSE_DURATION[0]) & (epochs["duration"] < PULSE_DURATION[1])]
     return np.sort(pulses["start_time"].to_numpy(dtype=float))
@@ -38,21 +84,52 @@ def _rate(spikes: np.ndarray, onsets: np.ndarray, window: tuple[float, float]) -
     return float((hi - lo).mean() / (window[1] - window[0]))
 
 
-def tag_units(recording: Recording, unit_ids=None) -> pd.DataFrame:
-    """Per cortical unit: baseline and evoked rate, their ratio, and ``tagged`` (ratio > 2)."""
+def _first_spike_latency(spikes: np.ndarray, onsets: np.ndarray, window: tuple[float, float] = LATENCY_S) -> np.ndarray:
+    """Per pulse, seconds from onset to the first spike in ``window`` (NaN without one)."""
+    first = np.searchsorted(spikes, onsets + window[0], side="left")
+    latency = np.full(len(onsets), np.nan)
+    has = first < len(spikes)
+    times = spikes[np.minimum(first, max(len(spikes) - 1, 0))] - onsets if len(spikes) else np.full(len(onsets), np.inf)
+    has &= times < window[1]
+    latency[has] = times[has]
+    return latency
+
+
+def light_response_metrics(recording: Recording, unit_ids=None) -> pd.DataFrame:
+    """Per cortical unit: ``baseline_hz``, ``evoked_hz``, the tutorial's ``ratio`` and the three criteria's
+    measures, ``reliability``, ``latency_ms`` (NaN if the unit never fires in :data:`LATENCY_S`) and
+    ``rate_multiple``. ``attrs['n_pulses']``: the pulses used."""
     onsets = light_pulse_onsets(recording.optogenetic_epochs)
     units = recording.units if unit_ids is None else recording.units.loc[unit_ids]
     cortical = units[units["region"].astype(str).str.startswith(CORTICAL_PREFIX)]
+    baseline_floor = 1.0 / (len(onsets) * (BASELINE_S[1] - BASELINE_S[0])) if len(onsets) else np.nan
     rows = []
     for unit in cortical.index:
         spikes = recording.spike_times[unit]
-        baseline = _rate(spikes, onsets, BASELINE_S) if len(onsets) else np.nan
-        evoked = _rate(spikes, onsets, EVOKED_S) if len(onsets) else np.nan
-        rows.append({"unit_id": unit, "region": cortical.at[unit, "region"], "baseline_hz": baseline,
-                     "evoked_hz": evoked, "ratio": evoked / (baseline + 1)})
-    table = pd.DataFrame(rows, columns=["unit_id", "region", "baseline_hz", "evoked_hz", "ratio"]).set_index("unit_id")
-    table["tagged"] = table["ratio"] > RATIO_THRESHOLD
+        if len(onsets):
+            baseline, evoked = _rate(spikes, onsets, BASELINE_S), _rate(spikes, onsets, EVOKED_S)
+            lo = np.searchsorted(spikes, onsets + EVOKED_S[0], side="left")
+            hi = np.searchsorted(spikes, onsets + EVOKED_S[1], side="left")
+            reliability = float((hi > lo).mean())
+            latency = _first_spike_latency(spikes, onsets)
+            latency_ms = float(np.nanmedian(latency) * 1000) if np.isfinite(latency).any() else np.nan
+        else:
+            baseline = evoked = reliability = latency_ms = np.nan
+        rows.append({"unit_id": unit, "region": cortical.at[unit, "region"], "baseline_hz": baseline, "evoked_hz": evoked,
+                     "ratio": evoked / (baseline + 1), "reliability": reliability, "latency_ms": latency_ms,
+                     "rate_multiple": evoked / max(baseline, baseline_floor) if len(onsets) else np.nan})
+    columns = ["unit_id", "region", "baseline_hz", "evoked_hz", "ratio", "reliability", "latency_ms", "rate_multiple"]
+    table = pd.DataFrame(rows, columns=columns).set_index("unit_id")
     table.attrs["n_pulses"] = len(onsets)
+    return table
+
+
+def tag_units(recording: Recording, unit_ids=None) -> pd.DataFrame:
+    """Per cortical unit: baseline and evoked rate, their ratio, and ``tagged`` by the tutorial's rule (ratio > 2)."""
+    metrics = light_response_metrics(recording, unit_ids)
+    table = metrics[["region", "baseline_hz", "evoked_hz", "ratio"]].copy()
+    table["tagged"] = table["ratio"] > RATIO_THRESHOLD
+    table.attrs["n_pulses"] = metrics.attrs["n_pulses"]
     return table
 
 

@@ -76,6 +76,8 @@ RANK = Tolerance(5, 0.15, why="median rank of the true frame among all frames: a
 P_VALUE = Tolerance(1.0, log10=True, floor=1e-3, why="Wilcoxon p: within a factor of 10, below 0.001 equal")
 CROSSING = Tolerance(0.55, log10=True, floor=1.0, why="a population size on a half-decade grid (a floor crossing): "
                                                      "one step of the grid (3 to 10 is a factor of 3.3)")
+CORRELATION = Tolerance(0.05, per_item=10, why="a rank correlation over n held-out frames: a model retrained on another "
+                                               "CPU moves it by a fraction of its sampling error (about 1/sqrt(n))")
 COUNT = Tolerance(0, 0.05, why="a count that depends on a floating-point model (e.g. distinct captions)")
 
 

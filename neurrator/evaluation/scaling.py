@@ -133,10 +133,10 @@ def point_params(point: SweepPoint, columns: np.ndarray, key: Mapping[str, Any],
             "units": digest(np.asarray(columns, dtype=np.int64))}
 
 
-def is_done(path: str | Path, params: Mapping[str, Any]) -> bool:
+def is_done(path: str | Path, params: Mapping[str, Any], made_by: str = MADE_BY) -> bool:
     """Whether ``path`` holds a finished point made with exactly ``params`` (it would be read back)."""
     try:
-        check_artifact(path, made_by=MADE_BY, params=params)
+        check_artifact(path, made_by=made_by, params=params)
         return True
     except ArtifactError:
         return False
@@ -147,21 +147,22 @@ def _read_point(path: str | Path) -> pd.DataFrame:
 
 
 def run_point(point: SweepPoint, columns: np.ndarray, *, decoder, windows, path: str | Path, key: Mapping[str, Any],
-              seed: int = 0, **scoring_inputs) -> pd.DataFrame:
+              seed: int = 0, made_by: str = MADE_BY, **scoring_inputs) -> pd.DataFrame:
     """One sweep point: query ``decoder`` with the drawn ``columns`` on ``windows``, narrate and score
     (:func:`score_grids`), and save the per-frame table at ``path``. ``key`` names everything else the
     result depends on (the decoder file's hash, the windows, the references, the narrator, the SBERT
     model); with the point and its units' hash it is the sidecar's parameters (:func:`point_params`),
-    so an unchanged point is read back."""
+    so an unchanged point is read back. ``made_by``: the notebook named in the sidecar (and in the error
+    when the file is missing)."""
     params = point_params(point, columns, key, seed)
-    if is_done(path, params):
+    if is_done(path, params, made_by):
         return _read_point(path)
     frame_ids, grids = query(decoder, windows, columns)
     table = score_grids(frame_ids, grids, seed=seed, **scoring_inputs)
     table.insert(0, "draw", point.draw)
     table.insert(0, "size", point.size)
     table.insert(0, "pool", point.pool)
-    write_artifact(path, lambda tmp: table.to_csv(tmp, index=False), made_by=MADE_BY, params=params)
+    write_artifact(path, lambda tmp: table.to_csv(tmp, index=False), made_by=made_by, params=params)
     return _read_point(path)   # the same values whether computed now or read back
 
 

@@ -479,3 +479,21 @@ class SpikeDecoder:
         decoder.model_ = model.to(compute_device(device)).eval()
         decoder.history_ = pd.DataFrame(body["history"])
         return decoder
+
+
+def fit_and_save(data, targets: TargetRows, encoder: EncoderConfig, train: TrainConfig, *, checkpoint_dir: str | os.PathLike,
+                 path: str | os.PathLike, name: str, params: Mapping[str, Any] | None = None,
+                 inputs: Mapping[str, str | os.PathLike] | None = None, retrain: bool = False,
+                 objective: str = "patches") -> SpikeDecoder:
+    """Train a decoder on ``data`` (a :class:`~neurrator.data.windows.RegimeWindows`) and save it at ``path``.
+
+    A finished or interrupted run in ``checkpoint_dir`` is resumed (a finished one costs nothing);
+    ``retrain`` deletes its last checkpoint first (needed after changing the training options).
+    ``params`` and ``inputs`` go to the saved file's sidecar (:meth:`SpikeDecoder.save`)."""
+    folder = Path(checkpoint_dir)
+    if retrain and (folder / "last.pt").exists():
+        (folder / "last.pt").unlink()
+    decoder = SpikeDecoder(objective, encoder, train, checkpoint_dir=folder)
+    decoder.fit(data.train, data.val, targets, name=name)
+    decoder.save(path, params=params, inputs=inputs)
+    return decoder

@@ -617,6 +617,20 @@ def frame_contents(directory: str | Path) -> dict[str, list[str]]:
             for name, table in info.groupby("stimulus", sort=False)}
 
 
+def read_frame_info(directory: str | Path) -> dict[str, pd.DataFrame]:
+    """``stimulus -> frame table`` (frame, source, content flags such as ``vehicle``, ``mean_luminance``,
+    ``rms_contrast``) of a simulated world, without loading the frames: the planted truth per frame."""
+    path = Path(directory) / FRAME_INFO_FILE
+    try:
+        check_artifact(path, made_by=MADE_BY)
+    except ArtifactError as err:
+        raise ArtifactError(f"no stimulus tables in {directory}: run `neurrator simulate` (notebook 01_preprocess) "
+                            f"to build them ({err})") from None
+    info = pd.read_csv(path)
+    return {name: table.drop(columns="stimulus").sort_values("frame").reset_index(drop=True)
+            for name, table in info.groupby("stimulus", sort=False)}
+
+
 def load_stimuli(directory: str | Path) -> StimulusSet:
     """Read what :func:`save_stimuli` wrote, after checking every file against its sidecar."""
     directory = Path(directory)
