@@ -67,7 +67,7 @@ from myst_nb import glue
 from scipy import stats
 
 from neurrator import vlm
-from neurrator.artifacts import read_sidecar, sha256_file
+from neurrator.artifacts import sha256_file
 from neurrator.book import environment, plotting, repro
 from neurrator.book.scheduler import INPROCESS, client_for
 from neurrator.data import splits
@@ -75,7 +75,6 @@ from neurrator.data.pseudomice import pan_session_mouse
 from neurrator.data.windows import regime_windows, sample_per_frame
 from neurrator.evaluation import results, sbert, scaling, scoring
 from neurrator.layout import DataLayout
-from neurrator.models.objectives import pooled_targets
 from neurrator.models.training import PAN_SESSION_OPTIONS, SpikeDecoder, fit_and_save, preset
 from neurrator.vlm import captions
 from neurrator.vlm.targets import PatchTargetStore
@@ -213,13 +212,12 @@ sbert_options = {"model_id": sbert_model_id} if profile == "paper" else {}
 backend = vlm.load_backend(profile, **backend_options)
 model = sbert.load_memoized(profile, **sbert_options)
 references = captions.read_captions(layout.captions(stimulus))
-scoring_inputs = dict(backend=backend, sbert_model=model, references=references, caption_pool=list(references.values()),
-                      targets=targets, candidates=pooled_targets(targets, np.arange(targets.shape[0])),
-                      batch_size=narration_batch_size)
-key = {"decoder": sha256_file(layout.decoder(POPULATION, stimulus, regime))[:16],
-       "windows": scaling.digest(test.centres), "references": sha256_file(layout.captions(stimulus))[:16],
-       "targets": read_sidecar(store.path(stimulus))["sha256"][:16],
-       "narrator": llava_model_id if profile == "paper" else backend.name, "sbert": sbert_model_id if profile == "paper" else "demo"}
+scoring_inputs = scaling.scoring_inputs(backend=backend, sbert_model=model, references=references, targets=targets,
+                                        batch_size=narration_batch_size)
+key = scaling.point_key(decoder_path=layout.decoder(POPULATION, stimulus, regime), windows=test,
+                        captions_path=layout.captions(stimulus), targets_path=store.path(stimulus),
+                        narrator=llava_model_id if profile == "paper" else backend.name,
+                        sbert=sbert_model_id if profile == "paper" else "demo")
 
 
 def run(point, columns, decoder=decoder, sweep=f"scaling_{regime}"):

@@ -72,14 +72,13 @@ from myst_nb import glue
 from scipy import stats
 
 from neurrator import vlm
-from neurrator.artifacts import ArtifactError, read_sidecar, sha256_file
+from neurrator.artifacts import ArtifactError
 from neurrator.book import environment, plotting, repro
 from neurrator.data import allen, celltypes, optotagging, splits
 from neurrator.data.pseudomice import pan_session_mouse
 from neurrator.data.windows import SpikeWindows, regime_windows, sample_per_frame
 from neurrator.evaluation import attribution, concepts as concept_axes, results, sbert, scaling, scoring, words
 from neurrator.layout import DataLayout
-from neurrator.models.objectives import pooled_targets
 from neurrator.models.training import PAN_SESSION_OPTIONS, SpikeDecoder, fit_and_save, preset
 from neurrator.vlm import captions
 from neurrator.vlm.targets import PatchTargetStore
@@ -115,7 +114,7 @@ rule = optotagging.TaggingCriteria(**criteria)
 glue("criteria_text", rule.describe(), display=False)
 light = pd.concat([optotagging.light_response_metrics(rec, mouse.units.loc[mouse.units["session_id"] == s, "unit_id"].to_numpy())
                    .assign(session_id=s, genotype=genotypes[s]) for s, rec in recordings.items()])
-light["tutorial ratio"] = light["ratio"] > optotagging.RATIO_THRESHOLD
+light["tutorial ratio"] = optotagging.passes_tutorial_ratio(light)
 light["three criteria"] = rule.passes(light)["tagged"]
 RULES = ["tutorial ratio", "three criteria"]
 truth = None
@@ -292,14 +291,11 @@ model = sbert.load_memoized(profile, **({"model_id": sbert_model_id} if profile 
 def narrate(name, decoder, decoder_path, windows, folder):
     """Each population and each of its controls narrates ``windows``: one table, column ``population``.
     Every point is keyed, as chapter 05's sweep points, by all it depends on besides its units."""
-    targets, references = store.open(name), captions.read_captions(layout.captions(name))
-    inputs = dict(backend=backend, sbert_model=model, references=references, caption_pool=list(references.values()),
-                  targets=targets, candidates=pooled_targets(targets, np.arange(targets.shape[0])),
-                  batch_size=narration_batch_size)
-    key = {"decoder": sha256_file(decoder_path)[:16], "windows": scaling.digest(windows.centres),
-           "references": sha256_file(layout.captions(name))[:16], "targets": read_sidecar(store.path(name))["sha256"][:16],
-           "narrator": llava_model_id if profile == "paper" else backend.name,
-           "sbert": sbert_model_id if profile == "paper" else "demo"}
+    inputs = scaling.scoring_inputs(backend=backend, sbert_model=model, references=captions.read_captions(layout.captions(name)),
+                                    targets=store.open(name), batch_size=narration_batch_size)
+    key = scaling.point_key(decoder_path=decoder_path, windows=windows, captions_path=layout.captions(name),
+                            targets_path=store.path(name), narrator=llava_model_id if profile == "paper" else backend.name,
+                            sbert=sbert_model_id if profile == "paper" else "demo")
     tables = []
     for t, cols in populations.items():
         for label, draw, units in [(t, 0, cols)] + [(f"{t} control", d, c) for d, c in enumerate(control_columns[t])]:

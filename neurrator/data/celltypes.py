@@ -14,10 +14,11 @@ import zlib
 import numpy as np
 import pandas as pd
 
+from neurrator.data.optotagging import CORTICAL_PREFIX
+
 #: Cre driver line (the genotype's short name) -> the cell type its ChR2 tags
 CRE_LINES = {"Pvalb": "PV", "Sst": "SST", "Vip": "VIP"}
 CELL_TYPES = tuple(CRE_LINES.values())
-CORTICAL_PREFIX = "VIS"
 
 
 def label_units(units: pd.DataFrame, tagged: pd.DataFrame, genotypes: dict[int, str]) -> pd.DataFrame:

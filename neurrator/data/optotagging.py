@@ -77,22 +77,22 @@ def light_pulse_onsets(epochs: pd.DataFrame) -> np.ndarray:
     return np.sort(pulses["start_time"].to_numpy(dtype=float))
 
 
-def _rate(spikes: np.ndarray, onsets: np.ndarray, window: tuple[float, float]) -> float:
-    """Mean rate (Hz) over trials in ``[onset + window[0], onset + window[1])``."""
+def _counts(spikes: np.ndarray, onsets: np.ndarray, window: tuple[float, float]) -> np.ndarray:
+    """Per trial, the spikes in ``[onset + window[0], onset + window[1])``."""
     lo = np.searchsorted(spikes, onsets + window[0], side="left")
     hi = np.searchsorted(spikes, onsets + window[1], side="left")
-    return float((hi - lo).mean() / (window[1] - window[0]))
+    return hi - lo
+
+
+def _rate(counts: np.ndarray, window: tuple[float, float]) -> float:
+    """Mean rate (Hz) over trials of per-trial ``counts`` in ``window``."""
+    return float(counts.mean() / (window[1] - window[0]))
 
 
 def _first_spike_latency(spikes: np.ndarray, onsets: np.ndarray, window: tuple[float, float] = LATENCY_S) -> np.ndarray:
     """Per pulse, seconds from onset to the first spike in ``window`` (NaN without one)."""
-    first = np.searchsorted(spikes, onsets + window[0], side="left")
-    latency = np.full(len(onsets), np.nan)
-    has = first < len(spikes)
-    times = spikes[np.minimum(first, max(len(spikes) - 1, 0))] - onsets if len(spikes) else np.full(len(onsets), np.inf)
-    has &= times < window[1]
-    latency[has] = times[has]
-    return latency
+    first = np.append(spikes, np.inf)[np.searchsorted(spikes, onsets + window[0], side="left")] - onsets
+    return np.where(first < window[1], first, np.nan)
 
 
 def light_response_metrics(recording: Recording, unit_ids=None) -> pd.DataFrame:
@@ -107,10 +107,9 @@ def light_response_metrics(recording: Recording, unit_ids=None) -> pd.DataFrame:
     for unit in cortical.index:
         spikes = recording.spike_times[unit]
         if len(onsets):
-            baseline, evoked = _rate(spikes, onsets, BASELINE_S), _rate(spikes, onsets, EVOKED_S)
-            lo = np.searchsorted(spikes, onsets + EVOKED_S[0], side="left")
-            hi = np.searchsorted(spikes, onsets + EVOKED_S[1], side="left")
-            reliability = float((hi > lo).mean())
+            evoked_counts = _counts(spikes, onsets, EVOKED_S)
+            baseline, evoked = _rate(_counts(spikes, onsets, BASELINE_S), BASELINE_S), _rate(evoked_counts, EVOKED_S)
+            reliability = float((evoked_counts > 0).mean())
             latency = _first_spike_latency(spikes, onsets)
             latency_ms = float(np.nanmedian(latency) * 1000) if np.isfinite(latency).any() else np.nan
         else:
@@ -124,11 +123,16 @@ def light_response_metrics(recording: Recording, unit_ids=None) -> pd.DataFrame:
     return table
 
 
+def passes_tutorial_ratio(metrics: pd.DataFrame) -> pd.Series:
+    """The tutorial's rule on :func:`light_response_metrics`' table: ``evoked / (baseline + 1) > 2``."""
+    return metrics["ratio"] > RATIO_THRESHOLD
+
+
 def tag_units(recording: Recording, unit_ids=None) -> pd.DataFrame:
     """Per cortical unit: baseline and evoked rate, their ratio, and ``tagged`` by the tutorial's rule (ratio > 2)."""
     metrics = light_response_metrics(recording, unit_ids)
     table = metrics[["region", "baseline_hz", "evoked_hz", "ratio"]].copy()
-    table["tagged"] = table["ratio"] > RATIO_THRESHOLD
+    table["tagged"] = passes_tutorial_ratio(metrics)
     table.attrs["n_pulses"] = metrics.attrs["n_pulses"]
     return table
 

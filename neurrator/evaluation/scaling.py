@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from neurrator.artifacts import ArtifactError, check_artifact, write_artifact
+from neurrator.artifacts import ArtifactError, check_artifact, read_sidecar, sha256_file, write_artifact
 from neurrator.data.allen import REGION_POOLS
 from neurrator.evaluation import metrics, scoring
 
@@ -121,6 +121,23 @@ def score_grids(frame_ids: np.ndarray, grids: np.ndarray, *, backend, sbert_mode
     table["patch_cosine"] = patch_cosines(grids, targets.rows(frame_ids))
     table["rank"] = metrics.ranks_among(grids.mean(1), candidates, frame_ids)
     return table
+
+
+def scoring_inputs(*, backend, sbert_model, references: Mapping[int, str], targets, batch_size: int = 32) -> dict:
+    """:func:`score_grids`' inputs for one stimulus: its references (also the random-caption pool), its
+    target grids and their pooled means (the retrieval candidates)."""
+    from neurrator.models.objectives import pooled_targets
+
+    return dict(backend=backend, sbert_model=sbert_model, references=references, caption_pool=list(references.values()),
+                targets=targets, candidates=pooled_targets(targets, np.arange(targets.shape[0])), batch_size=batch_size)
+
+
+def point_key(*, decoder_path, windows, captions_path, targets_path, narrator: str, sbert: str) -> dict:
+    """:func:`run_point`'s ``key``: hashes of the decoder file, the test windows' centres, the captions file and
+    the target store (its sidecar's SHA-256), and the names of the narrator and the SBERT model."""
+    return {"decoder": sha256_file(decoder_path)[:16], "windows": digest(windows.centres),
+            "references": sha256_file(captions_path)[:16], "targets": read_sidecar(targets_path)["sha256"][:16],
+            "narrator": narrator, "sbert": sbert}
 
 
 #: numeric columns of a point's table (a NaN there is written as "" and must read back as NaN)
