@@ -144,6 +144,16 @@ def test_save_load_round_trip(movie, fitted, tmp_path):
         SpikeDecoder().predict(data.test)
 
 
+def test_saving_the_same_decoder_twice_writes_the_same_bytes(fitted, tmp_path):
+    """Sweep points are keyed by the decoder file's SHA-256: a decoder saved again (as a resumed, finished run
+    does) must hash the same, whatever temporary file the atomic write went through."""
+    from neurrator.artifacts import sha256_file
+
+    loaded = SpikeDecoder.load(fitted.save(tmp_path / "decoder.pt"), device="cpu")
+    first, again = loaded.save(tmp_path / "a" / "decoder.pt"), loaded.save(tmp_path / "b" / "decoder.pt")
+    assert sha256_file(first) == sha256_file(again)
+
+
 def test_predict_by_frame_subsets_and_zscore_check(movie, fitted):
     data, _ = movie
     per_window = fitted.predict(data.test, batch_size=7)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import math
 import os
 import time
@@ -462,7 +463,12 @@ class SpikeDecoder:
                 "classes": None if self.outputs_.classes is None else torch.from_numpy(self.outputs_.classes),
                 "candidates": None if self.outputs_.candidates is None else torch.from_numpy(self.outputs_.candidates),
                 "history": self.history_.to_dict(orient="list")}
-        return write_artifact(path, lambda tmp: torch.save(body, tmp), made_by=MADE_BY,
+        def write(tmp):   # via a buffer: torch.save names the archive after the (randomly named) temporary file
+            buffer = io.BytesIO()
+            torch.save(body, buffer)
+            Path(tmp).write_bytes(buffer.getvalue())
+
+        return write_artifact(path, write, made_by=MADE_BY,
                               params={"objective": self.objective, **dict(params or {})}, inputs=inputs)
 
     @classmethod
