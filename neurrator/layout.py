@@ -16,6 +16,8 @@ One data directory holds one folder per profile, and profiles never share a fold
         predictions/session_<id>/<stimulus>_<regime>_<objective>.npz
         narrations/<name>.csv                  narrations and scores (04_narrate_heldout)
         sweeps/<sweep>/<point>.csv             one point of a grid (05_scaling: pool x size x draw)
+        cell_types/populations.csv             PV / SST / VIP columns and their controls (06_cell_types)
+        sae/<stimulus>_<space>.pt              the sparse autoencoder of a target space (07_sae_concepts)
         results/<chapter>.json                 headline results of each chapter
         models/                                model caches (the demo narrator's sentence cache)
 
@@ -132,6 +134,17 @@ class DataLayout:
     def sweep_point(self, sweep: str, point: str) -> Path:
         """One point's artifact of a parameter grid (each point is computed, and reused, on its own)."""
         return self.root / "sweeps" / sweep / f"{point}.csv"
+
+    @property
+    def cell_type_populations(self) -> Path:
+        """The cell-type populations of the pan-session pseudo-mouse and their size-matched controls."""
+        return self.root / "cell_types" / "populations.csv"
+
+    def sae(self, name: str) -> Path:
+        """A sparse autoencoder trained on one target space (``name`` says which tokens it saw)."""
+        if not name.replace("_", "").replace("-", "").isalnum():
+            raise ValueError(f"an SAE name must be letters, digits, '-' and '_', got {name!r}")
+        return self.root / "sae" / f"{name}.pt"
 
     def results(self, chapter: str) -> Path:
         return self.root / "results" / f"{chapter}.json"

@@ -220,6 +220,9 @@ if len(populations) < 2:
                      "(notebook 01_preprocess) or loosen `criteria`")
 control_columns = {t: [celltypes.size_matched_control(labelled, cols, d, seed) for d in range(controls)]
                    for t, cols in populations.items()}
+celltypes.write_populations(layout.cell_type_populations, celltypes.population_table(labelled, populations, control_columns),
+                            params={"stimulus": stimulus, "sessions": sessions, "rule": chosen_rule, "criteria": criteria,
+                                    "controls": controls, "seed": seed})
 
 # %% tags=["nbval-check-output"]
 by_column = labelled.set_index("column")

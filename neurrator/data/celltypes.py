@@ -9,12 +9,16 @@ difference between a population and its controls is not one of size or of sessio
 
 from __future__ import annotations
 
+import os
 import zlib
 
 import numpy as np
 import pandas as pd
 
+from neurrator.artifacts import check_artifact, write_artifact
 from neurrator.data.optotagging import CORTICAL_PREFIX
+
+MADE_BY = "06_cell_types"
 
 #: Cre driver line (the genotype's short name) -> the cell type its ChR2 tags
 CRE_LINES = {"Pvalb": "PV", "Sst": "SST", "Vip": "VIP"}
@@ -63,3 +67,42 @@ def size_matched_control(labelled: pd.DataFrame, columns: np.ndarray, draw: int,
         rng = np.random.default_rng([seed, zlib.crc32(b"control"), int(session_id), int(n), draw])
         picked.append(rng.choice(candidates, n, replace=False))
     return np.sort(np.concatenate(picked)) if picked else np.zeros(0, np.int64)
+
+
+def population_table(labelled: pd.DataFrame, populations: dict[str, np.ndarray],
+                     controls: dict[str, list[np.ndarray]]) -> pd.DataFrame:
+    """One row per (population, unit): ``population`` ("PV", or "PV control"), ``cell_type``, ``draw``
+    (0 for the tagged population, the control's draw otherwise), ``column``, ``session_id``, ``unit_id``."""
+    by_column = labelled.set_index("column")
+    parts = []
+    for t, cols in populations.items():
+        for label, draw, units in [(t, 0, cols)] + [(f"{t} control", d, c) for d, c in enumerate(controls.get(t, []))]:
+            units = np.asarray(units, dtype=np.int64)
+            parts.append(pd.DataFrame({"population": label, "cell_type": t, "draw": draw, "column": units,
+                                       "session_id": by_column.loc[units, "session_id"].to_numpy(np.int64),
+                                       "unit_id": by_column.loc[units, "unit_id"].to_numpy(np.int64)}))
+    columns = ["population", "cell_type", "draw", "column", "session_id", "unit_id"]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+
+def split_population_table(table: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, list[np.ndarray]]]:
+    """The inverse of :func:`population_table`: (cell type -> columns, cell type -> control draws' columns)."""
+    missing = {"population", "cell_type", "draw", "column"} - set(table.columns)
+    if missing:
+        raise ValueError(f"not a population table: columns {sorted(missing)} are missing")
+    tagged = table["population"] == table["cell_type"]
+    populations = {t: np.sort(g["column"].to_numpy(np.int64)) for t, g in table[tagged].groupby("cell_type", sort=False)}
+    controls = {t: [np.sort(g["column"].to_numpy(np.int64)) for _, g in table[~tagged & (table["cell_type"] == t)]
+                    .groupby("draw", sort=True)] for t in populations}
+    return populations, controls
+
+
+def write_populations(path: str | os.PathLike, table: pd.DataFrame, **meta) -> None:
+    """Save a :func:`population_table` atomically with its sidecar (``meta``: ``params``, ``inputs``)."""
+    write_artifact(path, lambda tmp: table.to_csv(tmp, index=False), made_by=MADE_BY, **meta)
+
+
+def read_populations(path: str | os.PathLike) -> pd.DataFrame:
+    """The population table chapter 06 saved (a missing or partial file names that notebook)."""
+    check_artifact(path, made_by=MADE_BY)
+    return pd.read_csv(path)
