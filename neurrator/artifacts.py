@@ -17,6 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
+import numpy as np
+
 SIDECAR_SUFFIX = ".meta.json"
 
 
@@ -61,6 +63,16 @@ def write_text_atomic(target: str | os.PathLike, text: str) -> Path:
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(target)
+
+
+def array_digest(*arrays: np.ndarray) -> str:
+    """SHA-256 (first 16 hex digits) of arrays' dtypes, shapes and bytes: keys a point by its inputs' content."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
 
 
 def _jsonable(value: Any) -> Any:

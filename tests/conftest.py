@@ -96,32 +96,119 @@ def demo_backend(tmp_path_factory):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "after_notebooks: run after the nbval notebooks (reads what they wrote)")
+    config._neurrator_failed_notebooks = set()
 
 
 #: test modules that read what the notebooks wrote (marked ``after_notebooks``); under xdist they run in the
-#: notebooks' worker, after them
+#: second notebook lane, after every notebook of the run has finished
 BOOK_READERS = ("tests/test_headline_results.py",)
+#: the chain's second lane: these notebooks need only the notebooks before the lane (``LATE_LANE_NEEDS``), not
+#: chapter 04, so under xdist they run in a worker of their own beside 00-04, after the unit tests
+LATE_LANE = ("book/05_scaling.ipynb", "book/06_cell_types.ipynb", "book/07_sae_concepts.ipynb")
+LATE_LANE_NEEDS = ("00_setup", "01_preprocess", "02_targets", "03_train")
+#: how long a notebook (or a book reader) waits for the notebooks it needs before it fails
+NOTEBOOK_WAIT_S = 3 * 3600
+
+
+def _notebook(item) -> str | None:
+    """The book notebook an nbval item belongs to (its stem), else None."""
+    path = Path(str(item.path))
+    return path.stem if path.suffix == ".ipynb" and path.parent == ROOT / "book" else None
+
+
+def _lane(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    if path in LATE_LANE or path in BOOK_READERS:
+        return "book-late"
+    return "book" if path.startswith("book/") else path
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """Tests marked ``after_notebooks`` run last, after nbval has executed book/*.ipynb."""
+    """Order: notebooks 00-04, the unit tests, the late lane's notebooks, then the tests marked
+    ``after_notebooks`` (they read what the notebooks wrote)."""
     late = [item for item in items if item.get_closest_marker("after_notebooks")]
     unlisted = sorted({str(item.path.relative_to(ROOT)) for item in late} - set(BOOK_READERS))
     if unlisted:
         raise pytest.UsageError(f"{unlisted} read what the notebooks wrote (after_notebooks): add them to BOOK_READERS "
-                                "in tests/conftest.py, so that they run in the notebooks' xdist worker")
-    items[:] = [item for item in items if not item.get_closest_marker("after_notebooks")] + late
+                                "in tests/conftest.py, so that they run after the notebooks")
+    rank = {"book": 0, "book-late": 2}
+    order = {id(item): (rank.get(_lane(item.nodeid), 1) + (1 if item in late else 0), i) for i, item in enumerate(items)}
+    items[:] = sorted(items, key=lambda item: order[id(item)])
+    config._neurrator_notebooks = list(dict.fromkeys(n for n in map(_notebook, items) if n))
+
+
+# ------------------------------------------------------------------ the two notebook lanes
+def _marker_dir(config) -> Path:
+    """Where this run's workers say which notebooks finished (one folder per run, shared by its workers)."""
+    run = getattr(config, "workerinput", {}).get("testrunuid") or getattr(config, "_neurrator_run", None)
+    if run is None:
+        import uuid
+
+        run = config._neurrator_run = uuid.uuid4().hex
+    return ROOT / ".pytest_cache" / "notebook_lanes" / run
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and _notebook(item):
+        item.config._neurrator_failed_notebooks.add(_notebook(item))
+
+
+def pytest_runtest_teardown(item, nextitem):
+    """After a notebook's last cell, record that it finished (and whether every cell passed)."""
+    stem = _notebook(item)
+    if stem and (nextitem is None or _notebook(nextitem) != stem):
+        folder = _marker_dir(item.config)
+        folder.mkdir(parents=True, exist_ok=True)
+        status = "failed" if stem in item.config._neurrator_failed_notebooks else "passed"
+        tmp = folder / f".{stem}.tmp"
+        tmp.write_text(status)
+        tmp.replace(folder / stem)
+
+
+def _wait_for(config, needed: list[str], who: str) -> None:
+    import time
+
+    folder, deadline = _marker_dir(config), time.monotonic() + NOTEBOOK_WAIT_S
+    for stem in needed:
+        while not (folder / stem).is_file():
+            if time.monotonic() > deadline:
+                pytest.fail(f"{who} waited {NOTEBOOK_WAIT_S} s for book/{stem}.ipynb to finish")
+            time.sleep(2)
+        if (folder / stem).read_text() != "passed":
+            pytest.fail(f"{who} needs book/{stem}.ipynb, which failed in this run: see its cells above")
+
+
+def pytest_runtest_setup(item):
+    """A late-lane notebook waits for the notebooks it needs, a book reader for every notebook of the run
+    (only those collected in this run: a notebook run alone does not wait)."""
+    config, collected = item.config, getattr(item.config, "_neurrator_notebooks", [])
+    waited = config.__dict__.setdefault("_neurrator_waited", set())
+    path = str(Path(str(item.path)).relative_to(ROOT)) if Path(str(item.path)).is_relative_to(ROOT) else ""
+    if path in LATE_LANE and path not in waited:
+        _wait_for(config, [n for n in LATE_LANE_NEEDS if n in collected], f"{path}")
+        waited.add(path)
+    elif path in BOOK_READERS and item.get_closest_marker("after_notebooks") and path not in waited:
+        _wait_for(config, collected, path)
+        waited.add(path)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
-    """``make test`` runs two xdist workers: one executes the notebooks in order, then the tests that read
-    what they wrote; the other takes the unit tests, a module at a time (its fixtures are built once)."""
+    """``make test`` runs two xdist workers. One executes notebooks 00-04 in order; the other takes the unit
+    tests, a module at a time (its fixtures are built once), then notebooks 05-07 (which need 00-03, not 04)
+    and the tests that read what the notebooks wrote; the order is the collection's
+    (:func:`pytest_collection_modifyitems`), not xdist's largest-scope-first."""
     from xdist.scheduler import LoadScopeScheduling
 
-    class NotebooksInOneWorker(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
-            return "book" if path.startswith("book/") or path in BOOK_READERS else path
+    class TwoNotebookLanes(LoadScopeScheduling):
+        def __init__(self, config, log=None):
+            super().__init__(config, log)
+            config.option.loadscopereorder = False
 
-    return NotebooksInOneWorker(config, log)
+        def _split_scope(self, nodeid: str) -> str:
+            return _lane(nodeid)
+
+    return TwoNotebookLanes(config, log)

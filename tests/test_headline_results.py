@@ -46,4 +46,5 @@ def test_headline_numbers_match_the_published_book(published, request):
 
 def test_every_published_chapter_records_results():
     """The chapters with trained models publish their headline numbers (a missing file would skip them)."""
-    assert {p.stem for p in PUBLISHED} >= {"02_targets", "03_train", "04_narrate_heldout", "05_scaling", "06_cell_types"}
+    assert {p.stem for p in PUBLISHED} >= {"02_targets", "03_train", "04_narrate_heldout", "05_scaling", "06_cell_types",
+                                                "07_sae_concepts"}

@@ -1,4 +1,4 @@
-"""The ``paper`` profile's chain, 00 -> 05, executed end to end through ``neurrator run`` on stand-ins.
+"""The ``paper`` profile's chain, 00 -> 07, executed end to end through ``neurrator run`` on stand-ins.
 
 A smoke run of the code path, not of the science: every notebook of the chain must complete on the
 ``paper`` profile, reading a tiny simulated Allen cache and tiny randomly initialised LLaVA-1.5,
@@ -17,18 +17,36 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
 from neurrator.layout import DataLayout
 from tiny_llava import build_tiny_llava
-from tiny_models import build_tiny_blip2, build_tiny_clip_text, build_tiny_sbert
+from tiny_models import build_tiny_blip2, build_tiny_clip, build_tiny_sbert
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAIN = ["00_setup", "01_preprocess", "02_targets", "03_train", "04_narrate_heldout", "05_scaling", "06_cell_types"]
+CHAIN = ["00_setup", "01_preprocess", "02_targets", "03_train", "04_narrate_heldout", "05_scaling", "06_cell_types",
+         "07_sae_concepts"]
 #: the paper preset shrunk so that each encoder trains in seconds on a CPU
 TRAIN_OPTIONS = {"max_epochs": 1, "windows_per_epoch": 128, "val_windows": 64, "d_model": 32, "conv_channels": 16,
                  "heads": 2, "temporal_layers": 1, "patch_layers": 1, "batch_size": 32}
+
+
+#: a dictionary small enough to train in a second
+TINY_SAE = {"n_features": 64, "k": 4, "aux_k": 8, "dead_after": 5000, "batch_size": 256, "epochs": 1}
+
+
+def _image_folder(path: Path, n: int = 6) -> Path:
+    """A folder of image files, as a user's ImageNet validation folder would be (never shown as stimuli)."""
+    import numpy as np
+    from PIL import Image
+
+    path.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(path / f"ILSVRC2012_val_{i:08d}.JPEG")
+    return path
 
 
 def _scene_descriptions(path: Path, config) -> Path:
@@ -58,7 +76,10 @@ def paper_run(small_world, tmp_path_factory):
         # 05_scaling: a small grid (the sweep's code path, not its statistics)
         "pools": ["VISp", "all"], "sizes": [5], "draws": 2, "windows_per_frame": 1, "retrain_sizes": [5], "n_boot": 20,
         # 06_cell_types: CLIP's text tower embeds the concepts; few controls and permutations
-        "clip_model_id": str(build_tiny_clip_text(work / "tiny_clip")), "controls": 2, "permutations": 10, "examples": 3,
+        "clip_model_id": str(build_tiny_clip(work / "tiny_clip")), "controls": 2, "permutations": 10, "examples": 3,
+        # 07_sae_concepts: a tiny SAE, a folder corpus (as ImageNet validation images would be), few resamples
+        "corpus_dir": str(_image_folder(work / "corpus")), "sae_options": TINY_SAE, "bootstrap": 20, "null_sets": 50,
+        "top_k": 5, "concept_features": 3, "frames_per_feature": 2, "images_per_feature": 3,
     }
     parameters = work / "paper.yml"
     parameters.write_text(yaml.safe_dump(params))
@@ -66,7 +87,7 @@ def paper_run(small_world, tmp_path_factory):
     done = subprocess.run(
         [str(Path(sys.executable).parent / "neurrator"), "run", *CHAIN, "-f", str(parameters), "--data-dir", str(work / "data"),
          "--runs-dir", str(work / "runs"), "--project", str(ROOT), "--quiet"],
-        capture_output=True, text=True, env=env, timeout=900, cwd=ROOT)
+        capture_output=True, text=True, env=env, timeout=1500, cwd=ROOT)
     return work, done
 
 
@@ -107,3 +128,9 @@ def test_each_stage_wrote_its_artifacts_in_the_paper_folder(paper_run):
         assert {"PV", "SST", "PV-control", "SST-control"} <= points, points
     recorded = json.loads(layout.results("06_cell_types").read_text())["tables"]
     assert {"optotagging rules", "pairwise", "classifier"} <= set(recorded)
+    populations = pd.read_csv(layout.cell_type_populations)                         # 06 hands them to 07
+    assert {"PV", "SST", "PV control", "SST control"} <= set(populations["population"])
+    assert layout.sae("paper_patch_tokens").is_file()                                   # 07: the dictionary
+    recorded = json.loads(layout.results("07_sae_concepts").read_text())["tables"]
+    assert {"SAE quality", "profiles", "bootstrap", "Welch"} <= set(recorded)
+    assert "labelling corpus (targets)" in recorded["SAE quality"]["rows"]

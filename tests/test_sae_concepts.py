@@ -156,8 +156,11 @@ def test_concept_validation_finds_the_population_that_differs_and_corrects_for_m
 def test_a_feature_set_statistic_is_tested_against_random_sets_of_its_size():
     values = np.linspace(0, 1, 200)
     high = dictionary.feature_set_statistic(values, np.arange(190, 200), n_random=500, seed=0)
-    middle = dictionary.feature_set_statistic(values, np.arange(95, 105), n_random=500, seed=0)
+    low = dictionary.feature_set_statistic(values, np.arange(0, 10), n_random=500, seed=0)
+    middle = dictionary.feature_set_statistic(values, np.arange(95, 105), n_random=500, seed=0, alternative="two-sided")
     assert high["p"] < 0.01 and high["statistic"] > high["null mean"]
+    assert low["p"] > 0.99                                          # the opposite direction is not a "greater" effect
+    assert dictionary.feature_set_statistic(values, np.arange(0, 10), n_random=500, alternative="two-sided")["p"] < 0.01
     assert middle["p"] > 0.5
     assert np.isnan(dictionary.feature_set_statistic(values, [])["p"])
 

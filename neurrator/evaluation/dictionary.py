@@ -168,10 +168,13 @@ def concept_validation(scores: pd.DataFrame, alpha: float = 0.05) -> pd.DataFram
 
 
 def feature_set_statistic(values: np.ndarray, features: Sequence[int], pool: Sequence[int] | None = None,
-                          n_random: int = 1000, seed: int = 0) -> dict[str, float]:
+                          n_random: int = 1000, seed: int = 0, alternative: str = "greater") -> dict[str, float]:
     """Mean of ``values`` (one per feature) over ``features``, against ``n_random`` random sets of the same
     size from ``pool`` (default: every feature with a finite value). Returns the statistic, the null
-    mean and a two-sided permutation p (``(1 + #|null - mean| >= |stat - mean|) / (1 + n_random)``)."""
+    mean and a permutation p: ``alternative`` "greater" counts random sets at least as large,
+    "two-sided" those at least as far from the null mean (both with the +1 of an exact test)."""
+    if alternative not in ("greater", "two-sided"):
+        raise ValueError(f"alternative must be 'greater' or 'two-sided', got {alternative!r}")
     values = np.asarray(values, dtype=np.float64)
     features = np.asarray(features, dtype=np.int64)
     pool = np.flatnonzero(np.isfinite(values)) if pool is None else np.asarray(pool, dtype=np.int64)
@@ -180,7 +183,7 @@ def feature_set_statistic(values: np.ndarray, features: Sequence[int], pool: Seq
     if len(pool) < len(features):
         raise ValueError(f"the pool has {len(pool)} features, fewer than the {len(features)} tested")
     rng = np.random.default_rng(seed)
-    null = np.array([values[rng.choice(pool, len(features), replace=False)].mean() for _ in range(n_random)])
-    stat, centre = float(values[features].mean()), float(null.mean())
-    p = (1 + np.sum(np.abs(null - centre) >= abs(stat - centre) - 1e-12)) / (1 + n_random)
-    return {"n": int(len(features)), "statistic": stat, "null mean": centre, "p": float(p)}
+    null = np.array([np.nanmean(values[rng.choice(pool, len(features), replace=False)]) for _ in range(n_random)])
+    stat, centre = float(np.nanmean(values[features])), float(null.mean())
+    extreme = null >= stat - 1e-12 if alternative == "greater" else np.abs(null - centre) >= abs(stat - centre) - 1e-12
+    return {"n": int(len(features)), "statistic": stat, "null mean": centre, "p": float((1 + extreme.sum()) / (1 + n_random))}

@@ -14,7 +14,6 @@ random-caption floor, judged by a bootstrap interval over draws and frames (:fun
 
 from __future__ import annotations
 
-import hashlib
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from neurrator.artifacts import ArtifactError, check_artifact, read_sidecar, sha256_file, write_artifact
+from neurrator.artifacts import ArtifactError, array_digest as digest, check_artifact, read_sidecar, sha256_file, write_artifact
 from neurrator.data.allen import REGION_POOLS
 from neurrator.evaluation import metrics, scoring
 
@@ -78,16 +77,6 @@ def draw_columns(point: SweepPoint, columns: np.ndarray, seed: int = 0) -> np.nd
         return columns
     rng = np.random.default_rng([seed, zlib.crc32(point.pool.encode()), point.size, point.draw])
     return np.sort(rng.choice(columns, point.size, replace=False))
-
-
-def digest(*arrays: np.ndarray) -> str:
-    """SHA-256 (first 16 hex digits) of arrays' dtypes, shapes and bytes: keys a point by its inputs' content."""
-    h = hashlib.sha256()
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()[:16]
 
 
 def patch_cosines(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from neurrator.artifacts import check_artifact, write_artifact
+from neurrator.artifacts import ArtifactError, array_digest, check_artifact, write_artifact
 
 MADE_BY = "07_sae_concepts"
 
@@ -57,6 +57,27 @@ class SAEConfig:
             raise ValueError(f"k must be in 1..n_features ({self.n_features}), got {self.k}")
         if self.aux_k < 0 or self.batch_size < 1 or self.epochs < 1 or self.lr <= 0:
             raise ValueError(f"invalid SAE optimisation settings: {self}")
+
+
+#: each profile's dictionary: the demo's trains in about a minute on a CPU; the paper's (LLaVA's 1024-d CLIP
+#: tokens) is sized for a GPU runner
+SAE_PRESETS = {
+    "demo": SAEConfig(n_features=2048, k=32, aux_k=256, dead_after=50_000, lr=4e-4, batch_size=1024, epochs=4),
+    "paper": SAEConfig(n_features=8192, k=32, aux_k=512, dead_after=1_000_000, lr=2e-4, batch_size=4096, epochs=10),
+}
+
+
+def sae_preset(profile: str, **overrides: Any) -> SAEConfig:
+    """The profile's :class:`SAEConfig` with ``overrides`` (an unknown name is an error)."""
+    from dataclasses import replace
+
+    from neurrator.config import check_profile
+
+    config = SAE_PRESETS[check_profile(profile)]
+    unknown = set(overrides) - set(asdict(config))
+    if unknown:
+        raise ValueError(f"unknown SAE option(s) {sorted(unknown)}; choose from {sorted(asdict(config))}")
+    return replace(config, **overrides)
 
 
 class TopKSAE(nn.Module):
@@ -251,3 +272,19 @@ class SparseAutoencoder:
         sae.model_, sae.scale_ = model.to(sae.device).eval(), float(body["scale"])
         sae.history_ = pd.DataFrame(body["history"])
         return sae
+
+
+def fit_or_load(tokens: np.ndarray, path: str | os.PathLike, config: SAEConfig, *, seed: int = 0, device: str = "cpu",
+                retrain: bool = False, params: Mapping[str, Any] | None = None,
+                progress: bool = True) -> tuple[SparseAutoencoder, bool]:
+    """``(sae, trained)``: the SAE at ``path`` when it was fitted with this config and seed on exactly these
+    ``tokens`` (their content hash) and ``params``, else one fitted now and saved there."""
+    key = {"tokens": array_digest(np.asarray(tokens)), "n_tokens": int(len(tokens)), **dict(params or {})}
+    if not retrain:
+        try:
+            return SparseAutoencoder.load(path, device=device, params={**asdict(config), "seed": int(seed), **key}), False
+        except ArtifactError:
+            pass
+    sae = SparseAutoencoder(config, seed=seed, device=device, progress=progress).fit(tokens)
+    sae.save(path, params=key)
+    return SparseAutoencoder.load(path, device=device), True

@@ -193,7 +193,8 @@ class LabelSentenceWriter:
         for batch in tqdm(batches, desc="writing sentences", disable=not progress or not batches):
             self.cache.update(zip(batch, self._generate(batch)))
             self.decoded += len(batch)
-        if missing:
+        if missing:   # another process (a notebook beside this one) may have added sentences since: keep both
+            self.cache = {**self._read_cache(), **self.cache}
             write_json_artifact(self.cache_file, self.cache, made_by=CACHE_MADE_BY, params=self.settings)
         return [self.cache[p] for p in prompts]
 
