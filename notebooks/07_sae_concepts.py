@@ -527,17 +527,18 @@ else:
 # %%
 tables = {"SAE quality": results.table_record(quality.round(3), {"R²": results.COSINE, "silent features": results.COSINE,
                                                                  "active per token": results.COUNT, "tokens": results.EXACT}),
-          "profiles": results.table_record(profile_table, dict.fromkeys(profile_table.columns, results.COUNT) | {
+          "profiles": results.table_record(profile_table, dict.fromkeys(profile_table.columns, results.FEATURES) | {
               "units": results.EXACT}),
           "bootstrap": results.table_record(stability.round(3), dict.fromkeys(stability.columns, results.FRACTION) | {
-              "in every resample": results.COUNT, "unique and in every resample": results.COUNT})}
+              "in every resample": results.FEATURES, "unique and in every resample": results.FEATURES})}
 if len(welch):
     tables["Welch"] = results.table_record(welch.set_index(["concept", "population"])[["n", "mean", "others' mean", "t"]].round(3),
                                            {"n": results.EXACT, "mean": results.SBERT_MEAN, "others' mean": results.SBERT_MEAN,
                                             "t": results.RANK})
 if len(planted):
-    tables["planted truth"] = results.table_record(planted.set_index("planted")[["unique features", "statistic", "p"]].round(3), {
-        "unique features": results.COUNT, "statistic": results.FRACTION, "p": results.P_VALUE})
+    # the statistics are in each variable's own units (luminance: 0-255), so the p-values carry them
+    tables["planted truth"] = results.table_record(planted.set_index("planted")[["unique features", "p"]].round(3), {
+        "unique features": results.FEATURES, "p": results.P_VALUE})
 results.record(layout, CHAPTER, tables)
 timings["whole chapter"] = time.perf_counter() - started
 pd.Series(timings, name="seconds").round(0).to_frame()
