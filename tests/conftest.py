@@ -97,17 +97,20 @@ def demo_backend(tmp_path_factory):
 def pytest_configure(config):
     config.addinivalue_line("markers", "after_notebooks: run after the nbval notebooks (reads what they wrote)")
     config._neurrator_failed_notebooks = set()
+    config.pluginmanager.register(NotebookLanes(), "neurrator-notebook-lanes")
 
 
 #: test modules that read what the notebooks wrote (marked ``after_notebooks``); under xdist they run in the
 #: second notebook lane, after every notebook of the run has finished
 BOOK_READERS = ("tests/test_headline_results.py",)
-#: the chain's second lane: these notebooks need only the notebooks before the lane (``LATE_LANE_NEEDS``), not
-#: chapter 04, so under xdist they run in a worker of their own beside 00-04, after the unit tests
-LATE_LANE = ("book/05_scaling.ipynb", "book/06_cell_types.ipynb", "book/07_sae_concepts.ipynb")
-LATE_LANE_NEEDS = ("00_setup", "01_preprocess", "02_targets", "03_train")
+#: the chain's second lane: under xdist these notebooks run in a worker of their own beside 00-04, after the unit
+#: tests, each once the notebooks of the first lane that it reads have finished (05-07 do not read chapter 04)
+_BEFORE_04 = ("00_setup", "01_preprocess", "02_targets", "03_train")
+LATE_LANE_NEEDS = {"book/05_scaling.ipynb": _BEFORE_04, "book/06_cell_types.ipynb": _BEFORE_04,
+                   "book/07_sae_concepts.ipynb": _BEFORE_04, "book/08_baselines.ipynb": (*_BEFORE_04, "04_narrate_heldout")}
+LATE_LANE = tuple(LATE_LANE_NEEDS)
 #: how long a notebook (or a book reader) waits for the notebooks it needs before it fails
-NOTEBOOK_WAIT_S = 3 * 3600
+NOTEBOOK_WAIT_S = 45 * 60
 
 
 def _notebook(item) -> str | None:
@@ -148,26 +151,6 @@ def _marker_dir(config) -> Path:
     return ROOT / ".pytest_cache" / "notebook_lanes" / run
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    if report.failed and _notebook(item):
-        item.config._neurrator_failed_notebooks.add(_notebook(item))
-
-
-def pytest_runtest_teardown(item, nextitem):
-    """After a notebook's last cell, record that it finished (and whether every cell passed)."""
-    stem = _notebook(item)
-    if stem and (nextitem is None or _notebook(nextitem) != stem):
-        folder = _marker_dir(item.config)
-        folder.mkdir(parents=True, exist_ok=True)
-        status = "failed" if stem in item.config._neurrator_failed_notebooks else "passed"
-        tmp = folder / f".{stem}.tmp"
-        tmp.write_text(status)
-        tmp.replace(folder / stem)
-
-
 def _wait_for(config, needed: list[str], who: str) -> None:
     import time
 
@@ -181,24 +164,47 @@ def _wait_for(config, needed: list[str], who: str) -> None:
             pytest.fail(f"{who} needs book/{stem}.ipynb, which failed in this run: see its cells above")
 
 
-def pytest_runtest_setup(item):
-    """A late-lane notebook waits for the notebooks it needs, a book reader for every notebook of the run
-    (only those collected in this run: a notebook run alone does not wait)."""
-    config, collected = item.config, getattr(item.config, "_neurrator_notebooks", [])
-    waited = config.__dict__.setdefault("_neurrator_waited", set())
-    path = str(Path(str(item.path)).relative_to(ROOT)) if Path(str(item.path)).is_relative_to(ROOT) else ""
-    if path in LATE_LANE and path not in waited:
-        _wait_for(config, [n for n in LATE_LANE_NEEDS if n in collected], f"{path}")
-        waited.add(path)
-    elif path in BOOK_READERS and item.get_closest_marker("after_notebooks") and path not in waited:
-        _wait_for(config, collected, path)
-        waited.add(path)
+class NotebookLanes:
+    """The per-item hooks of the two lanes. Registered as a plugin (``pytest_configure``), not written as
+    functions of this conftest: a conftest's item hooks run only for items under its own folder (tests/),
+    and the notebooks are under book/."""
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        if report.failed and _notebook(item):
+            item.config._neurrator_failed_notebooks.add(_notebook(item))
+
+    def pytest_runtest_teardown(self, item, nextitem):
+        """After a notebook's last cell, record that it finished (and whether every cell passed)."""
+        stem = _notebook(item)
+        if stem and (nextitem is None or _notebook(nextitem) != stem):
+            folder = _marker_dir(item.config)
+            folder.mkdir(parents=True, exist_ok=True)
+            status = "failed" if stem in item.config._neurrator_failed_notebooks else "passed"
+            tmp = folder / f".{stem}.tmp"
+            tmp.write_text(status)
+            tmp.replace(folder / stem)
+
+    def pytest_runtest_setup(self, item):
+        """A late-lane notebook waits for the notebooks it needs, a book reader for every notebook of the run
+        (only those collected in this run: a notebook run alone does not wait)."""
+        config, collected = item.config, getattr(item.config, "_neurrator_notebooks", [])
+        waited = config.__dict__.setdefault("_neurrator_waited", set())
+        path = str(Path(str(item.path)).relative_to(ROOT)) if Path(str(item.path)).is_relative_to(ROOT) else ""
+        if path in LATE_LANE and path not in waited:
+            _wait_for(config, [n for n in LATE_LANE_NEEDS[path] if n in collected], f"{path}")
+            waited.add(path)
+        elif path in BOOK_READERS and item.get_closest_marker("after_notebooks") and path not in waited:
+            _wait_for(config, collected, path)
+            waited.add(path)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """``make test`` runs two xdist workers. One executes notebooks 00-04 in order; the other takes the unit
-    tests, a module at a time (its fixtures are built once), then notebooks 05-07 (which need 00-03, not 04)
+    tests, a module at a time (its fixtures are built once), then notebooks 05-08 (05-07 need 00-03, not 04)
     and the tests that read what the notebooks wrote; the order is the collection's
     (:func:`pytest_collection_modifyitems`), not xdist's largest-scope-first."""
     from xdist.scheduler import LoadScopeScheduling
