@@ -57,17 +57,35 @@ def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
     return float(cross / (np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)))
 
 
-def ranks_among(predicted: np.ndarray, candidates: np.ndarray, true_index: np.ndarray) -> np.ndarray:
-    """Rank (1 = best) of candidate ``true_index[i]`` for item ``i`` among all ``candidates``, by cosine."""
+def ranks_among(predicted: np.ndarray, candidates: np.ndarray, true_index: np.ndarray,
+                exclude_within: int = 0) -> np.ndarray:
+    """Rank (1 = best) of candidate ``true_index[i]`` for item ``i`` among all ``candidates``, by cosine.
+
+    ``exclude_within`` k > 0: the candidates within +-k positions of the true one (other than itself) are
+    removed, so that a neighbouring frame, similar only because a movie changes slowly, cannot outrank it
+    (exclusion-zone retrieval; candidates are frames in time order)."""
     p, c = _flat(predicted), _flat(candidates)
     true_index = np.asarray(true_index, dtype=np.int64)
     if len(true_index) != len(p):
         raise ValueError(f"{len(true_index)} true indices for {len(p)} predicted items")
+    if exclude_within < 0:
+        raise ValueError(f"exclude_within must be a number of frames >= 0, got {exclude_within}")
     p /= np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-12)
     c /= np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
     sims = p @ c.T
     true = sims[np.arange(len(p)), true_index]
-    return 1 + (sims > true[:, None]).sum(1)
+    beats = sims > true[:, None]
+    if exclude_within:
+        distance = np.abs(np.arange(len(c))[None, :] - true_index[:, None])
+        beats &= distance > exclude_within
+    return 1 + beats.sum(1)
+
+
+def candidates_left(n_candidates: int, true_index: np.ndarray, exclude_within: int) -> np.ndarray:
+    """How many candidates each item is ranked among once its exclusion zone is removed (itself included)."""
+    true_index = np.asarray(true_index, dtype=np.int64)
+    low, high = np.maximum(true_index - exclude_within, 0), np.minimum(true_index + exclude_within, n_candidates - 1)
+    return n_candidates - (high - low)
 
 
 def retrieval_ranks(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:

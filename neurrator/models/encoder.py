@@ -97,6 +97,29 @@ class RetrievalEncoder(nn.Module):
         return self.head(self.front(windows, neuron_mask).mean(1))
 
 
+class MLPPatchEncoder(nn.Module):
+    """The paper's "MLP-Patches" baseline: the flattened window -> one hidden layer -> the patch grid.
+
+    No convolution, attention or patch queries: what the encoder's architecture adds is measured against it
+    (chapter 08). ``neuron_mask`` zeroes the neurons left out, as in :class:`NeurratorEncoder`."""
+
+    def __init__(self, n_neurons: int, n_patches: int, patch_dim: int, window: int, hidden: int = 768,
+                 dropout: float = 0.2):
+        super().__init__()
+        self.n_neurons, self.n_patches, self.patch_dim, self.window = n_neurons, n_patches, patch_dim, window
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(window * n_neurons, hidden), nn.GELU(), nn.Dropout(dropout),
+                                 nn.Linear(hidden, n_patches * patch_dim))
+
+    def forward(self, windows: torch.Tensor, neuron_mask: torch.Tensor | None = None) -> torch.Tensor:
+        if windows.shape[1:] != (self.window, self.n_neurons):
+            raise ValueError(f"the MLP was built for windows of {self.window} bins x {self.n_neurons} neurons, "
+                             f"got {tuple(windows.shape[1:])}")
+        if neuron_mask is not None:
+            mask = neuron_mask.to(windows.dtype)
+            windows = windows * (mask[:, None, :] if mask.ndim == 2 else mask)
+        return self.net(windows).view(len(windows), self.n_patches, self.patch_dim)
+
+
 def patch_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """0.5 * MSE + 0.5 * (1 - cosine), per patch, averaged."""
     mse = torch.mean((predicted - target) ** 2)

@@ -7,7 +7,9 @@ training loop in :mod:`neurrator.models.training` is the same for all three.
 - ``"patches"`` (Neurrator): the frame's patch grid; loss 0.5 MSE + 0.5 (1 - cosine), score mean patch cosine;
 - ``"infonce"`` (retrieval variant): one embedding, InfoNCE against the mean-pooled target grids of every
   training frame, score cosine to the true frame's pooled grid;
-- ``"classifier"`` (image-identity holdout): logits over the training frames, score accuracy.
+- ``"classifier"`` (image-identity holdout): logits over the training frames, score accuracy;
+- ``"mlp_patches"`` (chapter 08's baseline): the patch grid from a one-hidden-layer MLP of the flattened
+  window (:class:`~neurrator.models.encoder.MLPPatchEncoder`, hidden width 2 x d_model), same loss and score.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import ClassVar, Protocol, Sequence
 import numpy as np
 import torch
 
-from neurrator.models.encoder import NeurratorEncoder, RetrievalEncoder, info_nce_loss, patch_loss
+from neurrator.data.splits import WINDOW_BINS
+from neurrator.models.encoder import MLPPatchEncoder, NeurratorEncoder, RetrievalEncoder, info_nce_loss, patch_loss
 from neurrator.evaluation.metrics import patch_means
 from neurrator.rowfiles import select
 
@@ -97,6 +100,14 @@ class PatchObjective(Objective):
         return torch.nn.functional.cosine_similarity(out, truth, dim=-1).mean()
 
 
+class MLPPatchObjective(PatchObjective):
+    name = "mlp_patches"
+
+    def build(self, n_neurons, outputs, encoder):
+        return MLPPatchEncoder(n_neurons, *outputs.shape, window=WINDOW_BINS, hidden=2 * encoder.d_model,
+                               dropout=encoder.dropout)
+
+
 class InfoNCEObjective(Objective):
     name = "infonce"
 
@@ -123,7 +134,8 @@ class ClassifierObjective(Objective):
         return (out.argmax(1) == labels).float().mean()
 
 
-OBJECTIVES: dict[str, type[Objective]] = {o.name: o for o in (PatchObjective, InfoNCEObjective, ClassifierObjective)}
+OBJECTIVES: dict[str, type[Objective]] = {o.name: o for o in (PatchObjective, InfoNCEObjective, ClassifierObjective,
+                                                                  MLPPatchObjective)}
 
 
 def objective(name: str) -> Objective:

@@ -457,7 +457,7 @@ class SpikeDecoder:
         """One ``.pt`` file (weights, configs, z-score statistics, history) written atomically with a sidecar."""
         self._check_fitted()
         body = {"objective": self.objective, "encoder": asdict(self.encoder), "train": asdict(self.train),
-                "n_neurons": self.model_.front.n_neurons, "out_shape": list(self.out_shape_),
+                "n_neurons": self.model_.n_neurons, "out_shape": list(self.out_shape_),
                 "model": {k: v.cpu() for k, v in self.model_.state_dict().items()},
                 "zscore": [torch.from_numpy(a) for a in self.zscore_],
                 "classes": None if self.outputs_.classes is None else torch.from_numpy(self.outputs_.classes),
