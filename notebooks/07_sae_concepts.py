@@ -360,6 +360,7 @@ t0 = time.perf_counter()
 overlaps, always = dictionary.bootstrap_top_overlap(codes, top_k, bootstrap, seed=seed)
 timings["bootstrap"] = time.perf_counter() - t0
 stability = overlaps.groupby("population", sort=False)["overlap"].describe(percentiles=[0.05, 0.5])[["mean", "5%", "50%", "min"]]
+stability["top-k"] = top_k  # overlaps are fractions of these k features
 stability["in every resample"] = [len(always[n]) for n in stability.index]
 stability["unique and in every resample"] = [len(np.intersect1d(unique.get(n, unique_controls.get(n, [])), always[n]))
                                              for n in stability.index]
@@ -530,7 +531,8 @@ tables = {"SAE quality": results.table_record(quality.round(3), {"R²": results.
           "profiles": results.table_record(profile_table, dict.fromkeys(profile_table.columns, results.FEATURES) | {
               "units": results.EXACT}),
           "bootstrap": results.table_record(stability.round(3), dict.fromkeys(stability.columns, results.FRACTION) | {
-              "in every resample": results.FEATURES, "unique and in every resample": results.FEATURES})}
+              "top-k": results.EXACT, "in every resample": results.FEATURES,
+              "unique and in every resample": results.FEATURES}, n_column="top-k")}
 if len(welch):
     tables["Welch"] = results.table_record(welch.set_index(["concept", "population"])[["n", "mean", "others' mean", "t"]].round(3),
                                            {"n": results.EXACT, "mean": results.SBERT_MEAN, "others' mean": results.SBERT_MEAN,
