@@ -3,7 +3,7 @@
 Each method is fitted on the training windows of chapter 03's sparse-random split of its session (the demo
 data directory must hold chapters 01-03) in a fresh process (``measure.run_isolated``), so each peak RSS is
 its own: Ridge -> patches, MLP-Patches (one pass of the demo schedule), CEBRA + KNN at each dimension of
-the demo sweep, PCA + KNN; the encoder's own training time is read from its saved history. A second
+the demo sweep (at batch 256, the chapter's, and 512), PCA + KNN; the encoder's own training time is read from its saved history. A second
 comparison times ``baselines.FrameBasis`` (Gram-matrix eigendecomposition) against
 ``sklearn.decomposition.PCA(svd_solver="full")`` on the same 810 training grids (the ratio is the reason
 FrameBasis exists).
@@ -50,7 +50,8 @@ t0 = time.perf_counter(); model.fit(train, val, targets); seconds = time.perf_co
 params = sum(p.numel() for p in model.model_.parameters())""",
     "PCA + KNN": "model = baselines.PCAKNN().fit(train, targets); seconds, params = model.fit_seconds_, model.n_params_",
 }
-CEBRA = ("model = baselines.CebraKNN(output_dimension={d}, max_iterations={iterations}).fit(train, targets); "
+CEBRA = ("model = baselines.CebraKNN(output_dimension={d}, max_iterations={iterations}, batch_size={batch})"
+         ".fit(train, targets); "
          "seconds, params = model.fit_seconds_, model.n_params_")
 BASIS = """
 from sklearn.decomposition import PCA
@@ -69,11 +70,14 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--cebra-iterations", type=int, default=300)
     parser.add_argument("--cebra-dimensions", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--cebra-batch-sizes", type=int, nargs="+", default=[256, 512],
+                        help="the chapter's demo batch (256) beside CEBRA's usual 512")
     args = parser.parse_args()
     setup = SETUP.format(data_dir=args.data_dir)
     methods = dict(METHODS)
     for d in args.cebra_dimensions:
-        methods[f"CEBRA-{d} + KNN"] = CEBRA.format(d=d, iterations=args.cebra_iterations)
+        for batch in args.cebra_batch_sizes:
+            methods[f"CEBRA-{d} + KNN (batch {batch})"] = CEBRA.format(d=d, iterations=args.cebra_iterations, batch=batch)
     rows = {}
     for name, code in methods.items():
         rows[name] = run_isolated(setup + code + "\n_result = {'fit_s': round(seconds, 2), 'parameters': int(params)}\n")

@@ -149,3 +149,13 @@ def test_frame_basis_spans_the_grids_as_an_exact_pca():
     np.testing.assert_allclose(basis.inverse_transform(basis.transform(grids)), grids, atol=1e-3)
     pca = PCA(n_components=5, svd_solver="full").fit(grids)
     np.testing.assert_allclose(np.abs(basis.components_ @ pca.components_.T), np.eye(5), atol=1e-3)   # same axes, up to sign
+
+
+def test_pooled_prediction_is_the_patch_mean_of_the_predicted_grids(world):
+    train, _, test, targets = world
+    for model in (baselines.PCAKNN(n_components=4, k=3), baselines.RidgePatches(alphas=[1.0, 10.0], folds=2)):
+        model.fit(train, targets)
+        ids, grids = model.predict(test)
+        pooled_ids, pooled = model.predict_pooled(test)
+        np.testing.assert_array_equal(pooled_ids, ids)
+        np.testing.assert_allclose(pooled, metrics.patch_means(grids), rtol=1e-4, atol=1e-5)

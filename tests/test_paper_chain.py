@@ -1,4 +1,4 @@
-"""The ``paper`` profile's chain, 00 -> 07, executed end to end through ``neurrator run`` on stand-ins.
+"""The ``paper`` profile's chain, 00 -> 08, executed end to end through ``neurrator run`` on stand-ins.
 
 A smoke run of the code path, not of the science: every notebook of the chain must complete on the
 ``paper`` profile, reading a tiny simulated Allen cache and tiny randomly initialised LLaVA-1.5,
@@ -27,7 +27,7 @@ from tiny_models import build_tiny_blip2, build_tiny_clip, build_tiny_sbert
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAIN = ["00_setup", "01_preprocess", "02_targets", "03_train", "04_narrate_heldout", "05_scaling", "06_cell_types",
-         "07_sae_concepts"]
+         "07_sae_concepts", "08_baselines"]
 #: the paper preset shrunk so that each encoder trains in seconds on a CPU
 TRAIN_OPTIONS = {"max_epochs": 1, "windows_per_epoch": 128, "val_windows": 64, "d_model": 32, "conv_channels": 16,
                  "heads": 2, "temporal_layers": 1, "patch_layers": 1, "batch_size": 32}
@@ -80,6 +80,8 @@ def paper_run(small_world, tmp_path_factory):
         # 07_sae_concepts: a tiny SAE, a folder corpus (as ImageNet validation images would be), few resamples
         "corpus_dir": str(_image_folder(work / "corpus")), "sae_options": TINY_SAE, "bootstrap": 20, "null_sets": 50,
         "top_k": 5, "concept_features": 3, "frames_per_feature": 2, "images_per_feature": 3,
+        # 08_baselines: a few CEBRA steps at one small dimension, two sessions for Table A3
+        "cebra_dimensions": [4], "cebra_iterations": 5, "frame_id_sessions": 2, "pca_components": 4, "knn_k": 3,
     }
     parameters = work / "paper.yml"
     parameters.write_text(yaml.safe_dump(params))
@@ -134,3 +136,7 @@ def test_each_stage_wrote_its_artifacts_in_the_paper_folder(paper_run):
     recorded = json.loads(layout.results("07_sae_concepts").read_text())["tables"]
     assert {"SAE quality", "profiles", "bootstrap", "Welch"} <= set(recorded)
     assert "labelling corpus (targets)" in recorded["SAE quality"]["rows"]
+    recorded = json.loads(layout.results("08_baselines").read_text())["tables"]           # 08: the baselines
+    assert {"Table A1", "Table A2", "Table A3"} <= set(recorded)
+    assert "sparse_random / CEBRA + KNN" in recorded["Table A1"]["rows"]
+    assert layout.decoder(session, "natural_movie_one", "sparse_random", "mlp_patches").is_file()

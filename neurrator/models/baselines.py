@@ -92,6 +92,14 @@ class Baseline:
     def predict(self, windows: SpikeWindows) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
+    def predict_pooled(self, windows: SpikeWindows) -> tuple[np.ndarray, np.ndarray]:
+        """``(frame ids, patch-averaged predicted grids)``: what retrieval ranks (``metrics.patch_means`` of
+        :meth:`predict`, which a baseline may compute without the full grids)."""
+        from neurrator.evaluation.metrics import patch_means
+
+        ids, grids = self.predict(windows)
+        return ids, patch_means(grids)
+
     def params(self) -> dict[str, Any]:
         return {}
 
@@ -197,13 +205,26 @@ class _KNNBaseline(Baseline):
             decoded[i] = next(f for f in row if f in best)
         return frames, decoded
 
-    def predict(self, windows):
-        """Each frame's grid: the mean of its windows' neighbours' target grids (KNN regression to patches)."""
+    def _neighbour_weights(self, windows: SpikeWindows) -> tuple[np.ndarray, np.ndarray]:
+        """Each test frame's weight on each training frame: the share of its windows' neighbours that are that frame."""
         frames, voted = self._neighbour_frames(windows)
         ids, inverse = np.unique(frames, return_inverse=True)
         weights = np.zeros((len(ids), len(self.train_frames_)), np.float64)
         np.add.at(weights, (np.repeat(inverse, voted.shape[1]), np.searchsorted(self.train_frames_, voted.ravel())), 1.0)
-        weights /= weights.sum(1, keepdims=True)
+        return ids, weights / weights.sum(1, keepdims=True)
+
+    def predict_pooled(self, windows):
+        """The neighbours' mean pooled target (a mean of grids, pooled, is the mean of the pooled grids)."""
+        from neurrator.models.objectives import pooled_targets
+
+        if not hasattr(self, "pooled_train_"):
+            self.pooled_train_ = pooled_targets(self._targets, self.train_frames_).astype(np.float64)
+        ids, weights = self._neighbour_weights(windows)
+        return ids, (weights @ self.pooled_train_).astype(np.float32)
+
+    def predict(self, windows):
+        """Each frame's grid: the mean of its windows' neighbours' target grids (KNN regression to patches)."""
+        ids, weights = self._neighbour_weights(windows)
         grids = np.zeros((len(ids), int(np.prod(self.out_shape_))), np.float64)
         for start in range(0, len(self.train_frames_), 128):           # the training grids, a block at a time
             block = self.train_frames_[start:start + 128]
