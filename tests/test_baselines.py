@@ -159,3 +159,11 @@ def test_pooled_prediction_is_the_patch_mean_of_the_predicted_grids(world):
         pooled_ids, pooled = model.predict_pooled(test)
         np.testing.assert_array_equal(pooled_ids, ids)
         np.testing.assert_allclose(pooled, metrics.patch_means(grids), rtol=1e-4, atol=1e-5)
+
+
+def test_neighbour_frames_of_a_training_window_start_with_its_own_frame(world):
+    train, _, _, targets = world
+    knn = baselines.PCAKNN(n_components=4, k=3).fit(train, targets)
+    frames, neighbours = knn.neighbour_frames(train)
+    assert neighbours.shape == (len(train), 3)
+    assert np.mean(neighbours[:, 0] == frames) > 0.9      # nearest training window: (almost always) itself

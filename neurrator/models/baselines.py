@@ -189,7 +189,8 @@ class _KNNBaseline(Baseline):
         self.window_frames_ = frames
         self._targets = targets
 
-    def _neighbour_frames(self, windows: SpikeWindows) -> tuple[np.ndarray, np.ndarray]:
+    def neighbour_frames(self, windows: SpikeWindows) -> tuple[np.ndarray, np.ndarray]:
+        """Each window's true frame and the training frames of its ``k`` nearest training windows."""
         self._check_fitted()
         x, frames = window_rates(windows)
         _, index = self.neighbours_.kneighbors(self.embed(x))
@@ -197,7 +198,7 @@ class _KNNBaseline(Baseline):
 
     def predict_frames(self, windows: SpikeWindows) -> tuple[np.ndarray, np.ndarray]:
         """Each window's true frame and its decoded training frame (the neighbours' majority; ties: the nearest)."""
-        frames, voted = self._neighbour_frames(windows)
+        frames, voted = self.neighbour_frames(windows)
         decoded = np.empty(len(frames), np.int64)
         for i, row in enumerate(voted):
             values, counts = np.unique(row, return_counts=True)
@@ -207,7 +208,7 @@ class _KNNBaseline(Baseline):
 
     def _neighbour_weights(self, windows: SpikeWindows) -> tuple[np.ndarray, np.ndarray]:
         """Each test frame's weight on each training frame: the share of its windows' neighbours that are that frame."""
-        frames, voted = self._neighbour_frames(windows)
+        frames, voted = self.neighbour_frames(windows)
         ids, inverse = np.unique(frames, return_inverse=True)
         weights = np.zeros((len(ids), len(self.train_frames_)), np.float64)
         np.add.at(weights, (np.repeat(inverse, voted.shape[1]), np.searchsorted(self.train_frames_, voted.ravel())), 1.0)
