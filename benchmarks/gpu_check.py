@@ -499,16 +499,23 @@ def _verdict(out: dict, dtype: torch.dtype, checks: dict[str, tuple[float, float
     return out
 
 
+def _require_transformers(model_class: str, what: str) -> None:
+    """Put ``tests/`` on the path (the tiny model builders) and skip the step where transformers lacks the model."""
+    _tests_on_path()
+    try:
+        import transformers
+
+        getattr(transformers, model_class)
+    except (ImportError, AttributeError) as err:
+        raise Skip(f"transformers' {what} does not import here: {err}") from err
+
+
 def llava_equivalence(work: str | Path, device: str = "cuda", dtype: torch.dtype | None = None, n_frames: int = 5,
                       max_new_tokens: int = 8, corrupt: bool = False) -> dict:
     """The tiny LLaVA on ``device``: injected targets against the vision tower's own path (see module docstring).
 
     ``corrupt``: inject each frame the next frame's targets instead of its own; the check must then fail."""
-    _tests_on_path()
-    try:
-        from transformers import LlavaForConditionalGeneration  # noqa: F401
-    except ImportError as err:
-        raise Skip(f"transformers' LLaVA does not import here: {err}") from err
+    _require_transformers("LlavaForConditionalGeneration", "LLaVA")
     from tiny_llava import build_tiny_llava
 
     from neurrator.vlm.base import processor_fill, square_field_of_view
@@ -560,11 +567,7 @@ def blip2_equivalence(work: str | Path, device: str = "cuda", dtype: torch.dtype
     """The tiny BLIP-2 on ``device``: the captioner's path against the model's own ``generate`` from pixels.
 
     ``corrupt``: the captioner is given each frame's neighbour instead; the check must then fail."""
-    _tests_on_path()
-    try:
-        from transformers import Blip2ForConditionalGeneration  # noqa: F401
-    except ImportError as err:
-        raise Skip(f"transformers' BLIP-2 does not import here: {err}") from err
+    _require_transformers("Blip2ForConditionalGeneration", "BLIP-2")
     from tiny_models import build_tiny_blip2
 
     from neurrator.vlm.base import processor_fill, square_field_of_view

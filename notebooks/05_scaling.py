@@ -68,14 +68,14 @@ from scipy import stats
 
 from neurrator import vlm
 from neurrator.artifacts import sha256_file
-from neurrator.book import environment, plotting, repro
+from neurrator.book import environment, learning_curve, plotting, repro
 from neurrator.book.scheduler import INPROCESS, client_for
 from neurrator.data import splits
 from neurrator.data.pseudomice import pan_session_mouse
 from neurrator.data.windows import regime_windows, sample_per_frame
 from neurrator.evaluation import results, sbert, scaling, scoring
 from neurrator.layout import DataLayout
-from neurrator.models.training import PAN_SESSION_OPTIONS, SpikeDecoder, fit_and_save, preset
+from neurrator.models.training import PAN_SESSION_OPTIONS, SpikeDecoder, fit_and_save, preset, training_summary
 from neurrator.vlm import captions
 from neurrator.vlm.targets import PatchTargetStore
 
@@ -130,13 +130,14 @@ plt.show()
 # times a single session's. In this run (profile {glue:text}`profile_name`) it trains for
 # {glue:text}`pan_schedule`; chapter 03's single-session models train for
 # {glue:text}`chapter03_schedule`. `neurrator.models.training.PAN_SESSION_OPTIONS` holds any
-# pan-session override of the profile's preset, with the measurements behind it (on `demo` the preset's
-# short, high-learning-rate schedule, chosen on chapter 03's measured frontier, is also the best of
-# those measured on this pseudo-mouse). The `paper` profile uses the paper's schedule.
+# pan-session override of the profile's preset (none on `demo`: the learning curve of
+# `benchmarks/learning_curve.py` measures the preset on this pseudo-mouse against a run twice as long, and
+# the table below prints where this run's encoder stands). The `paper` profile uses the paper's schedule.
 
 # %%
 def schedule(config):
-    return f"{config.max_epochs} epochs of {config.windows_per_epoch or 'all'} windows at learning rate {config.lr:g}"
+    return (f"{config.max_epochs} epochs of {config.windows_per_epoch or 'all'} windows in batches of {config.batch_size} "
+            f"at learning rate {config.lr:g}")
 
 
 glue("profile_name", profile, display=False)
@@ -184,9 +185,13 @@ single_best = (SpikeDecoder.load(layout.decoder(single_sessions[0], stimulus, re
                if single_sessions else float("nan"))
 glue("pan_best", f"{decoders[regimes[0]].history_['val_score'].max():.2f}", display=False)
 glue("single_best", f"{single_best:.2f}", display=False)
+pan_summary = training_summary({f"pan-session, {r}": d for r, d in decoders.items()},
+                               plateaus={f"pan-session, {r}": v for r, v in learning_curve.plateaus(POPULATION).items()})
+glue("pan_epochs", f"{pan_summary['epochs run'].iloc[0]} of {pan_summary['epochs scheduled'].iloc[0]}", display=False)
+pan_summary.drop(columns="training (s)").round(3)
 
 # %% [markdown]
-# **Takeaway:** the pan-session encoder's best validation patch cosine is {glue:text}`pan_best`
+# **Takeaway:** the pan-session encoder ran {glue:text}`pan_epochs` scheduled epochs; its best validation patch cosine is {glue:text}`pan_best`
 # (chapter 03's single-session model of the same regime, on one session's units:
 # {glue:text}`single_best`); the sweep below queries the {glue:text}`sweep_regime` model on
 # its held-out frames.

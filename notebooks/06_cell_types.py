@@ -73,13 +73,13 @@ from scipy import stats
 
 from neurrator import vlm
 from neurrator.artifacts import ArtifactError
-from neurrator.book import environment, plotting, repro
+from neurrator.book import environment, learning_curve, plotting, repro
 from neurrator.data import allen, celltypes, optotagging, splits
 from neurrator.data.pseudomice import pan_session_mouse
 from neurrator.data.windows import SpikeWindows, regime_windows, sample_per_frame
 from neurrator.evaluation import attribution, concepts as concept_axes, results, sbert, scaling, scoring, words
 from neurrator.layout import DataLayout
-from neurrator.models.training import PAN_SESSION_OPTIONS, SpikeDecoder, fit_and_save, preset
+from neurrator.models.training import PAN_SESSION_OPTIONS, SpikeDecoder, fit_and_save, preset, training_summary
 from neurrator.vlm import captions
 from neurrator.vlm.targets import PatchTargetStore
 
@@ -284,6 +284,10 @@ scene_decoder = fit_and_save(
     params={"population": POPULATION, "stimulus": scenes, "regime": scene_regime, "columns": None},
     inputs={**{f"binned_{s}": layout.binned(s, scenes) for s in sessions}, "targets": store.path(scenes)})
 timings["training the scene encoder"] = scene_decoder.history_["seconds"].sum()
+training_ended = training_summary({"movie (chapter 05)": decoder, "scenes": scene_decoder},
+                                  plateaus={"movie (chapter 05)": learning_curve.plateaus(POPULATION).get(regime, float("nan"))})
+print("where the two pan-session encoders' training ended:")
+print(training_ended.drop(columns="training (s)").round(3).to_string())
 scene_test = sample_per_frame(scene_runs.test, None)
 
 backend_options = {"model_id": llava_model_id} if profile == "paper" else {"cache_dir": layout.models}

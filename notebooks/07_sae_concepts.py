@@ -520,10 +520,10 @@ else:
 #
 # The "whole profile" columns say whether a planted leaning is in the predictions at all but sits in
 # features the populations share (uniqueness discards those), or is absent. Section 3 gives the
-# other reason to read these checks with care: the dictionary reconstructs the small populations'
-# predicted patches poorly, and chapter 06 found that the SST and VIP codes, present in the tagged
-# cells' spikes, are largely lost by the masked query before any narrator sees them. A dictionary of
-# the predictions cannot recover what the predictions do not carry.
+# other reason to read these checks with care: the dictionary reconstructs the populations' predicted
+# patches less well than the stimuli's own targets ({glue:text}`quality_text`), and a code that chapter 06
+# finds in the tagged cells' spikes but not in their narrations may already be lost in the masked query's
+# predictions. A dictionary of the predictions cannot recover what the predictions do not carry.
 
 # %%
 tables = {"SAE quality": results.table_record(quality.round(3), {"R²": results.COSINE, "silent features": results.COSINE,

@@ -132,6 +132,21 @@ def test_early_stopping_on_a_flat_validation_score(movie):
     assert frozen.history_["best"].tolist() == [True, False, False]
 
 
+def test_min_delta_stops_a_run_whose_gains_are_too_small(movie):
+    """With a rate so small that every epoch changes the score by far less than min_delta, the run stops after
+    ``patience`` epochs without counted progress; the same run with min_delta 0 keeps going on tiny gains."""
+    data, targets = movie
+    slow = replace(FAST, lr=1e-6, max_epochs=8, patience=2)
+    stopped = SpikeDecoder("patches", TINY, replace(slow, min_delta=0.05), progress=False).fit(data.train, data.val, targets)
+    assert len(stopped.history_) == 3
+    scores = stopped.history_["val_score"]
+    assert float(scores.max() - scores.min()) < 0.05               # the gains were there, just below min_delta
+    best = int(scores.idxmax())
+    assert stopped.history_["best"].iloc[best]                   # the kept weights are the best epoch's
+    plain = SpikeDecoder("patches", TINY, slow, progress=False).fit(data.train, data.val, targets)
+    assert len(plain.history_) > 3
+
+
 def test_save_load_round_trip(movie, fitted, tmp_path):
     data, _ = movie
     path = fitted.save(tmp_path / "decoder.pt", params={"regime": "sparse_random"})
@@ -245,3 +260,20 @@ def test_predict_by_frame_streams_blocks_of_frames(movie, fitted):
     blocks = list(blocks)
     assert ids.tolist() == frame_ids.tolist() and {len(b) for b in blocks[:-1]} == {3}
     assert np.allclose(np.concatenate(blocks), whole, atol=1e-5)
+
+
+def test_training_summary_reports_where_each_run_ended(movie, fitted):
+    from neurrator.models.training import training_summary
+
+    data, targets = movie
+    flat = SpikeDecoder("patches", TINY, replace(FAST, lr=0.0, max_epochs=10, patience=2), progress=False)
+    flat.fit(data.train, data.val, targets)
+    table = training_summary({"trained": fitted, "flat": flat}, plateaus={"trained": 0.99})
+    assert table.loc["trained", "epochs run"] == FAST.max_epochs and not table.loc["trained", "stopped early"]
+    assert table.loc["trained", "best epoch"] == int(fitted.history_["val_score"].idxmax()) + 1
+    assert table.loc["trained", "best validation"] == pytest.approx(fitted.history_["val_score"].max())
+    assert table.loc["trained", "below plateau"] == pytest.approx(0.99 - fitted.history_["val_score"].max())
+    assert table.loc["flat", "stopped early"] and table.loc["flat", "epochs run"] == 3
+    assert np.isnan(table.loc["flat", "plateau"])                # no plateau measured for that one
+    with pytest.raises(ValueError, match="no training history"):
+        training_summary({"unfitted": SpikeDecoder()})

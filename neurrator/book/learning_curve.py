@@ -1,0 +1,58 @@
+"""The measured learning curve (``benchmarks/learning_curve.py``) that chapters show beside their own models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from neurrator.config import find_project_root
+
+LEARNING_CURVE = Path("benchmarks") / "results" / "learning_curve.json"
+
+
+def load(root: str | Path | None = None) -> dict | None:
+    """``benchmarks/learning_curve.py``'s results (None where the project has none, e.g. an installed package)."""
+    root = Path(root) if root else find_project_root()
+    path = None if root is None else root / LEARNING_CURVE
+    return json.loads(path.read_text()) if path is not None and path.is_file() else None
+
+
+def plateaus(session_id: int | str, root: str | Path | None = None) -> dict[str, float]:
+    """The measured plateau (the best validation patch cosine of any run) per split, for the splits the
+    learning curve measured on ``session_id`` (a session id, or ``"pan_session"`` for chapter 05's pseudo-mouse,
+    whose splits are named ``"pan_session <regime>"``), keyed by regime; ``{}`` where none was measured."""
+    measured = load(root)
+    if not measured:
+        return {}
+    out = {}
+    for split, summary in measured["summary"].items():
+        sessions = {str(row["session"]) for row in measured["results"].values() if row["regime"] == split}
+        if sessions == {str(session_id)}:
+            out[split.rpartition(" ")[2]] = float(summary["plateau_val_cosine"])
+    return out
+
+
+def converged_comparison(root: str | Path | None = None) -> dict[str, dict[str, float]]:
+    """Held-out patch cosine per single-session split of the encoder's longest run (trained to convergence) and
+    of ridge and PCA + KNN fitted on the same windows; ``{}`` where the curve was not measured."""
+    measured = load(root)
+    if not measured:
+        return {}
+    out = {}
+    for split, summary in measured["summary"].items():
+        runs = [r for r in measured["results"].values() if r["regime"] == split]
+        if " " in split or not runs:          # pseudo-mouse splits have no baselines
+            continue
+        longest = max(runs, key=lambda r: r["optimiser_steps"])
+        out[split] = {"encoder (converged)": longest["heldout_patch_cosine"],
+                      **{name: b["heldout_patch_cosine"] for name, b in summary["baselines"].items() if isinstance(b, dict)}}
+    return out
+
+
+def contrast_text(root: str | Path | None = None) -> str:
+    """:func:`converged_comparison` in words, for a chapter's prose."""
+    comparison = converged_comparison(root)
+    if not comparison:
+        return "not measured in this project (run benchmarks/learning_curve.py)"
+    return "; ".join(f"{split.replace('_', ' ')}: " + ", ".join(f"{name} {value:.2f}" for name, value in row.items())
+                     for split, row in comparison.items())

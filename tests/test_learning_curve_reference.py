@@ -1,0 +1,53 @@
+"""The measured learning curve (benchmarks/results) is read for the session it was measured on only."""
+
+import json
+
+from neurrator.book import learning_curve
+
+
+def write_curve(root, session):
+    path = root / learning_curve.LEARNING_CURVE
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({
+        "results": {"a": {"session": session, "regime": "sparse_random"},
+                    "b": {"session": session, "regime": "contiguous_middle"},
+                    "c": {"session": "pan_session", "regime": "pan_session sparse_random"}},
+        "summary": {"sparse_random": {"plateau_val_cosine": 0.81}, "contiguous_middle": {"plateau_val_cosine": 0.83},
+                    "pan_session sparse_random": {"plateau_val_cosine": 0.7}}}))
+
+
+def test_plateaus_of_the_measured_session(tmp_path):
+    write_curve(tmp_path, 7)
+    assert learning_curve.plateaus(7, tmp_path) == {"sparse_random": 0.81, "contiguous_middle": 0.83}
+    assert learning_curve.plateaus("pan_session", tmp_path) == {"sparse_random": 0.7}
+    assert learning_curve.plateaus(8, tmp_path) == {}               # another session: nothing to compare with
+
+
+def test_no_measurement_no_plateaus(tmp_path):
+    assert learning_curve.load(tmp_path) is None
+    assert learning_curve.plateaus(7, tmp_path) == {}
+
+
+def test_the_committed_learning_curve_names_a_plateau_per_split():
+    measured = learning_curve.load()
+    assert measured is not None, "benchmarks/results/learning_curve.json is missing: run benchmarks/learning_curve.py"
+    for regime, summary in measured["summary"].items():
+        runs = [r for r in measured["results"].values() if r["regime"] == regime]
+        assert summary["plateau_val_cosine"] == max(r["best_val_cosine"] for r in runs)
+        longest = max(runs, key=lambda r: r["optimiser_steps"])
+        assert longest["val_cosine"][-1] - longest["val_cosine"][-4] < summary["margin"], "the longest run was still rising"
+
+
+def test_converged_comparison_reads_the_longest_run_and_the_baselines(tmp_path):
+    path = tmp_path / learning_curve.LEARNING_CURVE
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({
+        "results": {"short": {"session": 7, "regime": "sparse_random", "optimiser_steps": 10, "heldout_patch_cosine": 0.5},
+                    "long": {"session": 7, "regime": "sparse_random", "optimiser_steps": 99, "heldout_patch_cosine": 0.7},
+                    "pan": {"session": "pan_session", "regime": "pan_session sparse_random", "optimiser_steps": 5,
+                            "heldout_patch_cosine": 0.6}},
+        "summary": {"sparse_random": {"baselines": {"Ridge": {"heldout_patch_cosine": 0.8}, "peak_rss_mb": 1.0}},
+                    "pan_session sparse_random": {"baselines": {}}}}))
+    assert learning_curve.converged_comparison(tmp_path) == {"sparse_random": {"encoder (converged)": 0.7, "Ridge": 0.8}}
+    assert learning_curve.contrast_text(tmp_path) == "sparse random: encoder (converged) 0.70, Ridge 0.80"
+    assert "not measured" in learning_curve.contrast_text(tmp_path / "elsewhere")
