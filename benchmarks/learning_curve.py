@@ -29,7 +29,7 @@ import platform
 
 from measure import RESULTS, run_isolated, save
 
-#: how far below the plateau (best validation cosine of the longest run) the preset may stay: about the
+#: how far below the plateau (the best validation cosine any run of the split reached) the preset may stay: about the
 #: spread of validation cosine between neighbouring epochs at the plateau, and below the 0.05 tolerance
 #: within which chapters' cosines are compared across machines
 MARGIN = 0.03
@@ -67,7 +67,8 @@ RECIPES = {
         "lr": 2e-3, "batch_size": 16, "max_epochs": 40, "windows_per_epoch": 1024}),
 }
 
-TRAIN = """
+#: the split's binned movie and its targets (``binned``, ``targets``, ``session``, ``regime``), in both scenarios
+LOAD = """
 import time
 import numpy as np
 from neurrator.data import allen
@@ -75,7 +76,6 @@ from neurrator.data.binning import BinnedStimulus
 from neurrator.data.windows import regime_windows
 from neurrator.evaluation import metrics
 from neurrator.layout import DataLayout
-from neurrator.models.training import SpikeDecoder, preset
 from neurrator.rowfiles import select
 from neurrator.vlm.targets import PatchTargetStore
 
@@ -90,6 +90,11 @@ else:
         session = int(allen.session_pools(layout)["visual units"].idxmax())
     binned = BinnedStimulus.load(layout.binned(session, "natural_movie_one"))
 targets = PatchTargetStore(layout.targets).open("natural_movie_one")
+"""
+
+TRAIN = LOAD + """
+from neurrator.models.training import SpikeDecoder, preset
+
 overrides = {overrides!r}
 encoder, train = preset("demo", **{{**overrides, "patience": overrides["max_epochs"] + 1}})
 data = regime_windows(binned, regime, seed=0, jitter=train.jitter, neuron_dropout=train.neuron_dropout)
@@ -112,25 +117,10 @@ _result = {{"session": session if isinstance(session, str) else int(session), "u
            "heldout_patch_cosine": round(float(metrics.mean_patch_cosine(grids, select(targets, frame_ids))), 4)}}
 """
 
-BASELINES = """
-import time
-import numpy as np
-from neurrator.data import allen
-from neurrator.data.binning import BinnedStimulus
-from neurrator.data.windows import regime_windows
-from neurrator.evaluation import metrics
-from neurrator.layout import DataLayout
+BASELINES = LOAD + """
 from neurrator.models import baselines
-from neurrator.rowfiles import select
-from neurrator.vlm.targets import PatchTargetStore
 
-layout = DataLayout.resolve({data_dir!r}, "demo")
-session = {session!r}
-if session is None:
-    session = int(allen.session_pools(layout)["visual units"].idxmax())
-binned = BinnedStimulus.load(layout.binned(session, "natural_movie_one"))
-targets = PatchTargetStore(layout.targets).open("natural_movie_one")
-data = regime_windows(binned, {regime!r}, seed=0)
+data = regime_windows(binned, regime, seed=0)
 _result = {{}}
 for name, model in [("Ridge", baselines.RidgePatches(seed=0)), ("PCA + KNN", baselines.PCAKNN(seed=0))]:
     started = time.perf_counter()
@@ -186,6 +176,13 @@ def summarise(rows: dict, baseline_rows: dict) -> dict:
     return summary
 
 
+def payload(machine: dict, rows: dict, baseline_rows: dict) -> dict:
+    """What results/learning_curve.json holds."""
+    return {"command": "python benchmarks/learning_curve.py", "machine": machine,
+            "recipes": {n: {"regime": r, **o} for n, (r, o) in RECIPES.items()},
+            "results": rows, "baselines": baseline_rows, "summary": summarise(rows, baseline_rows)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None)
@@ -208,23 +205,18 @@ def main() -> None:
                            timeout=3600)
         rows[name] = {"regime": regime, "recipe": overrides, **row}
         print(name, {k: v for k, v in row.items() if k not in ("val_cosine", "epoch_seconds")}, flush=True)
-        save("learning_curve", {"command": "python benchmarks/learning_curve.py", "machine": machine,
-                                "recipes": {n: {"regime": r, **o} for n, (r, o) in RECIPES.items()},
-                                "results": rows, "baselines": baseline_rows, "summary": summarise(rows, baseline_rows)})
+        save("learning_curve", payload(machine, rows, baseline_rows))
     for row in rows.values():
         curve = row["val_cosine"]
         row["early_stop_epoch_patience3_delta0.003"] = early_stop_epoch(curve, 3, 0.003)
-    summary = summarise(rows, baseline_rows)
+    result = payload(machine, rows, baseline_rows)
     print(f"{'recipe':50s} {'steps':>6s} {'fit s':>6s} {'best val':>9s} {'epoch':>6s} {'held-out':>9s}")
     for name, row in rows.items():
         print(f"{name:50s} {row['optimiser_steps']:6d} {row['fit_seconds']:6.0f} {row['best_val_cosine']:9.3f} "
               f"{row['best_epoch']:6d} {row['heldout_patch_cosine']:9.3f}")
-    print(json.dumps(summary, indent=1))
-    payload = {"command": "python benchmarks/learning_curve.py", "machine": machine,
-               "recipes": {n: {"regime": r, **o} for n, (r, o) in RECIPES.items()},
-               "results": rows, "baselines": baseline_rows, "summary": summary}
-    plot(payload, RESULTS / "learning_curve.png")
-    print(save("learning_curve", payload))
+    print(json.dumps(result["summary"], indent=1))
+    plot(result, RESULTS / "learning_curve.png")
+    print(save("learning_curve", result))
 
 
 if __name__ == "__main__":
