@@ -103,12 +103,12 @@ def pytest_configure(config):
 #: test modules that read what the notebooks wrote (marked ``after_notebooks``); under xdist they run in the
 #: second notebook lane, after every notebook of the run has finished
 BOOK_READERS = ("tests/test_headline_results.py",)
-#: the chain's second lane: under xdist these notebooks run in a worker of their own beside 00-04 (and 08, which
-#: reads chapter 04 and so follows it in the first lane), after the unit tests, each once the notebooks of the
-#: first lane that it reads have finished (05-07 do not read chapter 04)
-_BEFORE_04 = ("00_setup", "01_preprocess", "02_targets", "03_train")
-LATE_LANE_NEEDS = {"book/05_scaling.ipynb": _BEFORE_04, "book/06_cell_types.ipynb": _BEFORE_04,
-                   "book/07_sae_concepts.ipynb": _BEFORE_04}
+#: the chain's second lane: under xdist these notebooks run in a worker of their own beside 03, 04 and 08 (08
+#: reads 03 and 04, so it follows them in the first lane), after the unit tests, each once the notebooks of the
+#: first lane that it reads have finished (05-07 read 00-02 and each other, never 03 or 04)
+_DATA_CHAPTERS = ("00_setup", "01_preprocess", "02_targets")
+LATE_LANE_NEEDS = {"book/05_scaling.ipynb": _DATA_CHAPTERS, "book/06_cell_types.ipynb": _DATA_CHAPTERS,
+                   "book/07_sae_concepts.ipynb": _DATA_CHAPTERS}
 LATE_LANE = tuple(LATE_LANE_NEEDS)
 #: how long a notebook (or a book reader) waits for the notebooks it needs before it fails
 NOTEBOOK_WAIT_S = 45 * 60
@@ -205,7 +205,7 @@ class NotebookLanes:
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """``make test`` runs two xdist workers. One executes notebooks 00-04 and 08 in order; the other takes the unit
-    tests, a module at a time (its fixtures are built once), then notebooks 05-07 (they need 00-03, not 04)
+    tests, a module at a time (its fixtures are built once), then notebooks 05-07 (they need 00-02, not 03 or 04)
     and the tests that read what the notebooks wrote; the order is the collection's
     (:func:`pytest_collection_modifyitems`), not xdist's largest-scope-first."""
     from xdist.scheduler import LoadScopeScheduling

@@ -51,3 +51,32 @@ def test_converged_comparison_reads_the_longest_run_and_the_baselines(tmp_path):
     assert learning_curve.converged_comparison(tmp_path) == {"sparse_random": {"encoder (converged)": 0.7, "Ridge": 0.8}}
     assert learning_curve.contrast_text(tmp_path) == "sparse random: encoder (converged) 0.70, Ridge 0.80"
     assert "not measured" in learning_curve.contrast_text(tmp_path / "elsewhere")
+
+
+def test_measured_run_matches_the_whole_recipe(tmp_path):
+    from neurrator.models.training import TrainConfig
+
+    path = tmp_path / learning_curve.LEARNING_CURVE
+    path.parent.mkdir(parents=True)
+    recipe = {"lr": 0.002, "batch_size": 16, "max_epochs": 15, "windows_per_epoch": 1024}
+    path.write_text(json.dumps({"results": {
+        "preset": {"regime": "sparse_random", "recipe": recipe, "best_val_cosine": 0.77},
+        "longer": {"regime": "sparse_random", "recipe": {**recipe, "max_epochs": 40}, "best_val_cosine": 0.80},
+        "other split": {"regime": "contiguous_middle", "recipe": recipe, "best_val_cosine": 0.78}}}))
+    config = TrainConfig(lr=0.002, batch_size=16, max_epochs=15, windows_per_epoch=1024)
+    assert learning_curve.measured_run("sparse_random", config, tmp_path)["best_val_cosine"] == 0.77
+    assert learning_curve.measured_run("contiguous_middle", config, tmp_path)["best_val_cosine"] == 0.78
+    assert learning_curve.measured_run("sparse_random", TrainConfig(lr=0.002, batch_size=64, max_epochs=15,
+                                                                    windows_per_epoch=1024), tmp_path) is None
+    assert learning_curve.measured_run("sparse_random", config, tmp_path / "elsewhere") is None
+
+
+def test_the_demo_preset_was_measured_on_chapter_05s_pseudo_mouse():
+    """Chapter 05 compares its encoder with the same recipe on one session through this record."""
+    from neurrator.models.training import PAN_SESSION_OPTIONS, preset
+
+    config = preset("demo")[1]
+    single = learning_curve.measured_run("sparse_random", config)
+    assert single is not None, "the demo preset is not in benchmarks/results/learning_curve.json: re-run the benchmark"
+    assert learning_curve.measured_run("pan_session sparse_random", config) is not None
+    assert not PAN_SESSION_OPTIONS.get("demo")

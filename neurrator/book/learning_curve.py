@@ -32,6 +32,19 @@ def plateaus(session_id: int | str, root: str | Path | None = None) -> dict[str,
     return out
 
 
+def measured_run(split: str, config, root: str | Path | None = None) -> dict | None:
+    """The learning curve's run of ``split`` (``"sparse_random"``, ``"pan_session sparse_random"``, ...) with
+    ``config``'s recipe (a :class:`~neurrator.models.training.TrainConfig`: batch size, learning rate, epochs,
+    windows per epoch), or None where that recipe was not measured."""
+    measured = load(root)
+    recipe = {"lr": config.lr, "batch_size": config.batch_size, "max_epochs": config.max_epochs,
+              "windows_per_epoch": config.windows_per_epoch}
+    for row in (measured or {}).get("results", {}).values():
+        if row["regime"] == split and all(row["recipe"].get(k) == v for k, v in recipe.items()):
+            return row
+    return None
+
+
 def converged_comparison(root: str | Path | None = None) -> dict[str, dict[str, float]]:
     """Held-out patch cosine per single-session split of the encoder's longest run (trained to convergence) and
     of ridge and PCA + KNN fitted on the same windows; ``{}`` where the curve was not measured."""
