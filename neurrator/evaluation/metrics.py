@@ -46,15 +46,37 @@ def patch_means(grids: np.ndarray | Rows, chunk: int | None = None) -> np.ndarra
     return np.concatenate(means) if means else np.zeros((0, grids.shape[-1]), np.float32)
 
 
-def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
-    """Linear centred kernel alignment between two representations of the same items (Kornblith et al. 2019)."""
+def _far_pairs(n: int, positions: np.ndarray | None, exclude_within: int) -> np.ndarray | None:
+    """Mask of item pairs more than ``exclude_within`` frames apart (None: every pair counts)."""
+    if exclude_within < 0:
+        raise ValueError(f"exclude_within must be a number of frames >= 0, got {exclude_within}")
+    if not exclude_within:
+        return None
+    if positions is None:
+        raise ValueError("an exclusion zone needs the items' positions (frame numbers)")
+    positions = np.asarray(positions, dtype=np.int64)
+    if len(positions) != n:
+        raise ValueError(f"{len(positions)} positions for {n} items")
+    return np.abs(positions[:, None] - positions[None, :]) > exclude_within
+
+
+def linear_cka(x: np.ndarray, y: np.ndarray, positions: np.ndarray | None = None, exclude_within: int = 0) -> float:
+    """Linear centred kernel alignment between two representations of the same items (Kornblith et al. 2019).
+
+    ``exclude_within`` k > 0: the alignment of the centred Gram matrices counts only pairs of items more than
+    k frames apart (``positions``: each item's frame), so that two representations that share nothing but a
+    movie's slow drift (neighbouring frames resemble each other in both) do not align."""
     x, y = _flat(x), _flat(y)
     if len(x) != len(y):
         raise ValueError(f"CKA needs the same items: {len(x)} vs {len(y)}")
     x = x - x.mean(0)
     y = y - y.mean(0)
-    cross = np.linalg.norm(x.T @ y) ** 2
-    return float(cross / (np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)))
+    far = _far_pairs(len(x), positions, exclude_within)
+    if far is None:
+        cross = np.linalg.norm(x.T @ y) ** 2
+        return float(cross / (np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)))
+    k, l = x @ x.T, y @ y.T
+    return float((k * l)[far].sum() / np.sqrt((k * k)[far].sum() * (l * l)[far].sum()))
 
 
 def ranks_among(predicted: np.ndarray, candidates: np.ndarray, true_index: np.ndarray,
@@ -105,8 +127,13 @@ def retrieval_summary(predicted: np.ndarray, target: np.ndarray) -> dict:
     return summarise_ranks(retrieval_ranks(predicted, target), len(target))
 
 
-def knn_purity(embeddings: np.ndarray, labels: np.ndarray, k: int = 5) -> float:
-    """Mean share of each item's k nearest neighbours (cosine, itself excluded) that carry its label."""
+def knn_purity(embeddings: np.ndarray, labels: np.ndarray, k: int = 5, positions: np.ndarray | None = None,
+               exclude_within: int = 0) -> float:
+    """Mean share of each item's k nearest neighbours (cosine, itself excluded) that carry its label.
+
+    ``exclude_within`` k > 0: neighbours are sought only among items more than that many frames away
+    (``positions``: each item's frame), so that temporally adjacent frames, similar because a movie changes
+    slowly and labelled alike because they show the same shot, cannot make up the purity."""
     x = _flat(embeddings)
     labels = np.asarray(labels)
     if k >= len(x):
@@ -114,5 +141,10 @@ def knn_purity(embeddings: np.ndarray, labels: np.ndarray, k: int = 5) -> float:
     x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     sims = x @ x.T
     np.fill_diagonal(sims, -np.inf)
+    far = _far_pairs(len(x), positions, exclude_within)
+    if far is not None:
+        if far.sum(1).min() < k:
+            raise ValueError(f"an item has fewer than k={k} items beyond +-{exclude_within} frames")
+        sims[~far] = -np.inf
     neighbours = np.argsort(-sims, axis=1, kind="stable")[:, :k]
     return float(np.mean(labels[neighbours] == labels[:, None]))
