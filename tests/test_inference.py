@@ -87,11 +87,10 @@ def test_autocorrelation_length_and_blocks():
     assert 12 <= inference.autocorrelation_length(ar1(rng, 1, 2000)[0]) <= 30
     # held-out frames every 5th frame of the movie: the lag counts items, the block length frames
     frames = np.arange(0, 3000, 5)
-    blocks = inference.frame_blocks(frames, ar1(rng, 1, len(frames))[0])
-    lag = inference.autocorrelation_length(ar1(np.random.default_rng(4), 2, len(frames))[1])
-    assert blocks.length % 5 == 0 or blocks.length >= inference.BLOCK_DECORRELATIONS * 5
+    series = ar1(rng, 1, len(frames))[0]
+    blocks = inference.frame_blocks(frames, series)
+    assert blocks.length == inference.BLOCK_DECORRELATIONS * inference.autocorrelation_length(series) * 5
     assert blocks.n == len(np.unique(frames // blocks.length))
-    assert lag >= 1
     assert "n_eff" in blocks.describe() and "autocorrelation" in blocks.describe()
     with pytest.raises(ValueError, match="block length"):
         inference.frame_blocks(frames)
