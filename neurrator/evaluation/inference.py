@@ -59,6 +59,11 @@ class Blocks:
     length: int | None = None
 
     @property
+    def codes(self) -> np.ndarray:
+        """Each item's block as an index 0 .. n - 1 (blocks in label order)."""
+        return np.unique(self.labels, return_inverse=True)[1]
+
+    @property
     def n(self) -> int:
         """The effective n: the number of blocks."""
         return int(len(np.unique(self.labels)))
@@ -102,7 +107,7 @@ def _block_sums(values: np.ndarray, blocks: Blocks) -> tuple[np.ndarray, np.ndar
     values = np.asarray(values, dtype=np.float64)
     if len(values) != len(blocks.labels):
         raise ValueError(f"{len(values)} values but {len(blocks.labels)} block labels")
-    _, codes = np.unique(blocks.labels, return_inverse=True)
+    codes = blocks.codes
     return np.bincount(codes, weights=values), np.bincount(codes).astype(np.float64)
 
 
@@ -128,8 +133,8 @@ def block_bootstrap_ci(values: np.ndarray, blocks: Blocks, statistic: Callable[[
         res = stats.bootstrap((sums, counts), lambda s, c, axis=-1: s.sum(axis) / c.sum(axis), paired=True,
                               vectorized=True, **options)
     else:
-        _, codes = np.unique(blocks.labels, return_inverse=True)
-        members = [values[codes == b] for b in range(codes.max() + 1)]
+        codes = blocks.codes
+        members = [values[codes == b] for b in range(blocks.n)]
         res = stats.bootstrap((np.arange(len(members)),),
                               lambda idx: statistic(np.concatenate([members[int(i)] for i in idx])),
                               vectorized=False, **options)
