@@ -69,6 +69,7 @@ from neurrator.layout import DataLayout
 from neurrator.vlm.targets import PatchTargetStore
 from neurrator.models.objectives import pooled_targets
 from neurrator.models.predictions import read_predictions
+from neurrator.world.stimuli import frame_sources
 
 plotting.set_theme()
 environment.quiet_model_loading()
@@ -106,7 +107,7 @@ narrations = pd.concat(tables, ignore_index=True)
 # image's reference caption — the best a retrieval decoder can say.
 
 # %%
-classifier = read_predictions(layout.predictions(session_id, scenes, "scene_identity", "classifier"))
+classifier = read_predictions(layout.predictions(session_id, scenes, conditions["scene_identity"].key, "classifier"))
 guessed = classifier.classes[np.asarray(classifier.outputs).argmax(1)]
 classifier_table = pd.DataFrame({"session_id": session_id, "population": "all units", "stimulus": scenes,
                                  "regime": "scene_identity", "frame": classifier.frame_ids,
@@ -125,11 +126,21 @@ narrations.groupby(["regime", "decoder"], sort=False).size().rename("frames narr
 # %% [markdown]
 # ## 2. Scores against the controls (Table A1)
 # SBERT (all-MiniLM-L6-v2) cosine of each narration with the reference of its own frame
-# (**matched**), against: the same narrations paired with the references of other held-out frames
-# (**shuffled**, a derangement), a random reference caption of the same stimulus (**random
+# (**matched**), against: the same narrations paired with the reference of the held-out frame half the
+# frames away in movie order (**shuffled**, a circular shift, so that both sides keep the movie's temporal
+# structure), a random reference caption of the same stimulus (**random
 # caption**), and the reference against nonsense sentences (**word salad**,
-# {glue:text}`n_word_salad` sentences written for this project). The Wilcoxon signed-rank test compares matched with shuffled, frame by frame;
-# the 95 % interval is a bootstrap over frames. Every condition is scored against each reference
+# {glue:text}`n_word_salad` sentences written for this project).
+#
+# Neighbouring frames share content and captions and the narrator repeats sentences, so frames are not
+# independent samples. The test and the interval resample **blocks** of consecutive movie frames: a
+# block spans three autocorrelation lengths of the per-frame difference matched − shuffled (column
+# "block (frames)"), and the number of blocks is the effective n ("blocks (n_eff)", beside the number of
+# distinct sentences). p is a one-sided sign-flip test of matched > shuffled on the block means, q its
+# Holm correction over the rows of this table (the family), and the 95 % interval a bootstrap over the
+# same blocks. Scenes are separate images, not a movie: their blocks are the source photographs
+# (block length 0 in the table), since crops of one source share content and captions. A condition is
+# "above every control" when q < 0.05 and the interval's lower end clears every control. Every condition is scored against each reference
 # available for its stimulus ({glue:text}`references_used`). The content reference describes a whole
 # source (a clip or photograph), so frames of the same source share it: there, a shuffled partner from
 # the same source scores as high as the match, and only narrations that tell sources apart beat shuffling.
@@ -151,11 +162,16 @@ for (regime, decoder), group in narrations.groupby(["regime", "decoder"], sort=F
             continue
         truth = [captions_of[int(f)] for f in group["frame"]]
         scores = scoring.score_narrations(model, group["narration"].tolist(), truth,
-                                          caption_pool=list(captions_of.values()), seed=seed)
+                                          caption_pool=list(captions_of.values()), seed=seed, frames=group["frame"])
         scored.append(pd.concat([group.reset_index(drop=True).assign(reference=reference, reference_caption=truth),
                                  scores], axis=1))
 scored = pd.concat(scored, ignore_index=True)
-table = scoring.summary_table(scored, by=["regime", "decoder", "reference"], seed=seed)
+sources = frame_sources(layout.allen_cache, scenes)     # scenes: the source photograph is the unit of resampling
+is_scene = scored["stimulus"] == scenes
+scored["source"] = None
+scored.loc[is_scene, "source"] = (sources[scored.loc[is_scene, "frame"].astype(int)] if sources is not None
+                                  else scored.loc[is_scene, "frame"].astype(str))
+table = scoring.summary_table(scored, by=["regime", "decoder", "reference"], seed=seed, block_column="source")
 table["above every control"] = scoring.above_controls(table)
 
 
@@ -179,6 +195,7 @@ for name in ("second_movie", "sparse_random", "zero_shot_transfer"):
          display=False)
 
 # %%
+print(table.attrs["family"])
 table
 
 # %% [markdown]
@@ -293,7 +310,8 @@ def surroundings(name):
     held = np.flatnonzero(split.held_out)
     trained = split.trained_frames()
     distance = np.abs(held[:, None] - trained[None]).min(1)
-    row = {"guard band (frames)": split.guard_frames, "held-out frames": len(held), "frames trained on": len(trained),
+    row = {"guard band (frames)": split.guard_frames, "training windows": len(split.centres[splits.TRAIN]),
+           "held-out frames": len(held), "frames trained on": len(trained),
            "median frames to training": float(np.median(distance)), "min frames to training": float(np.min(distance)),
            "test windows with training bins": round(split.test_windows_sharing_training(), 2)}
     for reference in ("model", "content"):
@@ -314,6 +332,13 @@ if guarded_names and "sparse_random" in around.index:
         f"without it (model reference)" for n in guarded_names), display=False)
 else:
     glue("guard_summary", "no guard band was compared with the plain sparse-random model", display=False)
+matched_names = [n for n in movie_conditions if conditions[n].train_windows_as in around.index]
+glue("matched_summary", "; ".join(
+    f"trained unguarded on as few windows ({around.loc[n, 'training windows']:,}) as `{conditions[n].train_windows_as}`, "
+    f"the margin is {around.loc[n, 'matched - shuffled (model)']:.2f}, against "
+    f"{around.loc[conditions[n].train_windows_as, 'matched - shuffled (model)']:.2f} with the band and "
+    f"{around.loc['sparse_random', 'matched - shuffled (model)']:.2f} with every window"
+    for n in matched_names) or "no size-matched control in this run", display=False)
 glue("sparse_sharing", f"{around.loc['sparse_random', 'test windows with training bins']:.0%}"
      if "sparse_random" in around.index else "n/a", display=False)
 around
@@ -322,9 +347,10 @@ around
 # **Takeaway:** without a guard band, {glue:text}`sparse_sharing` of the sparse-random test windows
 # contain training bins of their own repeat, and a held-out frame is one frame from training content;
 # {glue:text}`guard_summary`. The band does not only remove that context: around 90 randomly placed
-# held-out frames it also removes most of the training frames (column "frames trained on"), so the
-# drop mixes the loss of neighbouring context with the loss of training data; the narrowest band that
-# keeps every training bin out of the test windows (3 frames) keeps more of them.
+# held-out frames it also removes most of the training windows (column "training windows"), so the
+# drop mixes the loss of neighbouring context with the loss of training data. The size-matched control
+# separates the two: {glue:text}`matched_summary`. Where the control keeps the margin, distance from
+# training frames explains the band's drop; where it loses it too, the amount of training data does.
 
 # %% [markdown]
 # ## 4. Held-out frames, their references and the decoded narrations
@@ -428,14 +454,18 @@ glue("failing_covered", names([r for r in failing if coverage[r] >= COVERAGE_MAR
 glue("coverage_margin", COVERAGE_MARGIN, display=False)
 
 # %%
-table_a1 = table.set_index(["regime", "decoder", "reference"]).assign(**{"Wilcoxon p": table["Wilcoxon p"].map(scoring.parse_p).to_numpy()})
+p_columns = ["p", "q (Holm)"]
+table_a1 = (table.drop(columns=["block (frames)", "blocks (n_eff)", "distinct sentences", "above every control"])
+            .set_index(["regime", "decoder", "reference"])
+            .assign(**{c: table[c].map(lambda v: scoring.parse_p(v) if v else np.nan).to_numpy() for c in p_columns}))
 results.record(layout, "04_narrate_heldout", {
     "Table A1": results.table_record(table_a1, {
-        "n": results.EXACT, "Wilcoxon p": results.P_VALUE, "distinct": results.FRACTION,
+        "n": results.EXACT, **dict.fromkeys(p_columns, results.P_VALUE), "distinct": results.FRACTION,
         **dict.fromkeys(["matched", "matched CI low", "matched CI high", "shuffled", "random caption", "word salad",
                          "matched - shuffled"], results.SBERT_MEAN)}, n_column="n"),
     "held-out surroundings": results.table_record(around, {
-        "guard band (frames)": results.EXACT, "held-out frames": results.EXACT, "frames trained on": results.EXACT,
+        "guard band (frames)": results.EXACT, "training windows": results.EXACT, "held-out frames": results.EXACT,
+        "frames trained on": results.EXACT,
         "median frames to training": results.EXACT,
         "min frames to training": results.EXACT, "test windows with training bins": results.FRACTION,
         **dict.fromkeys([c for c in around.columns if c.startswith("matched")], results.SBERT_MEAN)}),

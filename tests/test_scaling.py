@@ -53,21 +53,48 @@ def _gaps(curve: dict[int, float], frames=20, draws=3, noise=0.01, seed=0):
     return pd.DataFrame(rows)
 
 
-def test_floor_crossing_needs_the_interval_above_the_floor_from_that_size_on():
-    table = scaling.floor_crossing(_gaps({10: -0.1, 30: 0.0, 100: 0.1, 1000: 0.2}), n_boot=200)
+def test_floor_crossing_has_an_interval_and_needs_nearly_every_resample_to_cross():
+    table = scaling.floor_crossing(_gaps({10: -0.1, 30: -0.02, 100: 0.1, 1000: 0.2}), n_boot=200)
     row = table.loc["p"]
     assert row["crosses"] and not row["from_start"]
     assert (row["below"], row["above"]) == (30, 100) and 30 < row["crossing"] < 100
+    assert 30 < row["crossing CI low"] <= row["crossing"] <= row["crossing CI high"] < 100
     assert row["units"] == 1000 and row["gap at largest"] == pytest.approx(0.2, abs=0.01)
     assert row["gap CI low"] < 0.2 < row["gap CI high"]
+    assert row["blocks (n_eff)"] == len(np.unique(np.arange(20) // row["block (frames)"]))
     never = scaling.floor_crossing(_gaps({10: -0.2, 100: -0.1}), n_boot=50).loc["p"]
-    assert not never["crosses"] and np.isnan(never["crossing"])
+    assert not never["crosses"] and np.isnan(never["crossing"]) and np.isinf(never["crossing CI low"])
     start = scaling.floor_crossing(_gaps({10: 0.2, 100: 0.3}), n_boot=50).loc["p"]
     assert start["crosses"] and start["from_start"] and start["crossing"] == 10
     # a mean just above the floor, inside the noise, is not a crossing; nor is a crossing that falls back
-    assert not scaling.floor_crossing(_gaps({10: 0.0, 100: 0.002}, noise=0.2), n_boot=200).loc["p", "crosses"]
+    noisy = scaling.floor_crossing(_gaps({10: 0.0, 100: 0.002}, noise=0.2), n_boot=200).loc["p"]
+    assert not noisy["crosses"] and np.isinf(noisy["crossing CI high"])
     dips = scaling.floor_crossing(_gaps({10: 0.2, 30: -0.1, 100: 0.2}), n_boot=100).loc["p"]
     assert (dips["below"], dips["above"]) == (30, 100)
+
+
+def test_crossing_interval_widens_when_frames_move_together():
+    """Frames that share their gap in runs of 10 (one shot): resampling blocks gives a wider interval of the
+    crossing than the same number of independent frames would."""
+    rng = np.random.default_rng(1)
+    shared = np.repeat(rng.standard_normal(8), 10) * 0.05          # 80 frames, 8 shots
+    independent = rng.standard_normal(80) * 0.05
+
+    def table(per_frame):
+        rows = [{"pool": "p", "size": s, "draw": d, "frame": f, "matched": 0.3 + g + per_frame[f], "random_caption": 0.3}
+                for s, g in {10: -0.05, 30: 0.0, 100: 0.05}.items() for d in range(2) for f in range(80)]
+        return scaling.floor_crossing(pd.DataFrame(rows), n_boot=300).loc["p"]
+
+    runs, iid = table(shared), table(independent)
+    assert runs["block (frames)"] >= 10 > iid["block (frames)"]
+    width = lambda r: np.log10(min(r["crossing CI high"], 1e4)) - np.log10(r["crossing CI low"])
+    assert width(runs) > width(iid)
+
+
+def test_crossing_of_interpolates_and_needs_to_stay_above():
+    assert scaling.crossing_of(np.array([10, 100]), np.array([-0.1, 0.1])) == pytest.approx(np.sqrt(10 * 100))
+    assert scaling.crossing_of(np.array([10, 100]), np.array([0.1, 0.2])) == 10
+    assert np.isinf(scaling.crossing_of(np.array([10, 100, 1000]), np.array([0.1, 0.2, -0.1])))
 
 
 class WordModel:
@@ -226,3 +253,32 @@ def test_run_sweep_runs_every_task_in_order_and_needs_narrator_factories_on_a_cl
     assert tables[1].equals(scaling.run_point(points[1], np.array([1, 2]), path=tasks[1][2], **inputs))
     with pytest.raises(ValueError, match="narrator_factories"):
         scaling.run_sweep(tasks, client=object(), **inputs)
+
+
+def _agreeing(pattern):
+    """Two pools narrate frame ``f`` alike where ``pattern[f]`` (the same sentence), otherwise differently."""
+    words = ["cat", "car", "tree", "boat", "house", "dog", "lamp", "road", "bird", "chair", "river", "cloud"]
+    a = pd.DataFrame({"draw": 0, "frame": np.arange(len(pattern)),
+                      "narration": [f"a {words[f % 12]}" for f in range(len(pattern))]})
+    b = a.assign(narration=[s if agree else f"the {words[(f + 5) % 12]}" for f, (s, agree) in
+                            enumerate(zip(a["narration"], pattern))])
+    return scaling.pairwise_similarity({"A": a, "B": b}, WordModel(), intervals=True)
+
+
+def test_pairwise_intervals_contain_the_mean_and_widen_when_frames_agree_in_runs():
+    """The same frames agreeing in shots of 10 (runs) or scattered (the same count): the mean is the same,
+    the blocks and the interval are longer for the runs."""
+    shots = np.array([1, 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 1], bool)
+    runs = np.repeat(shots, 10)
+    scattered = np.random.default_rng(0).permutation(runs)
+    same, _, table = _agreeing(runs)
+    row = table.set_index(["a", "b"]).loc[("A", "B")]
+    assert list(table.columns) == ["a", "b", "same frames", "CI low", "CI high", "block (frames)", "blocks (n_eff)",
+                                   "frames"]
+    assert row["same frames"] == pytest.approx(same.loc["A", "B"]) and row["frames"] == 120
+    assert row["CI low"] < row["same frames"] < row["CI high"]
+    assert row["block (frames)"] >= 10 and row["blocks (n_eff)"] == int(np.ceil(120 / row["block (frames)"]))
+    other = _agreeing(scattered)[2].set_index(["a", "b"]).loc[("A", "B")]
+    assert other["same frames"] == pytest.approx(row["same frames"])
+    assert other["block (frames)"] < row["block (frames)"]
+    assert other["CI high"] - other["CI low"] < row["CI high"] - row["CI low"]

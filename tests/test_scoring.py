@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from neurrator.evaluation.scoring import (WORD_SALAD, above_controls, bootstrap_ci, derangement, embed_unique,
-                               fraction_distinct, matched_vs_shuffled, score_narrations, summary_table)
+                               fraction_distinct, half_shift, matched_vs_shuffled, score_narrations, summary_table)
 
 
 class FakeModel:
@@ -141,14 +141,38 @@ def test_fraction_distinct():
     assert np.isnan(fraction_distinct([]))
 
 
-def test_wilcoxon_direction():
+def test_block_test_direction_and_effective_n():
     rng = np.random.default_rng(0)
-    shuffled = rng.normal(0.2, 0.05, 30)
-    good = matched_vs_shuffled(pd.DataFrame({"matched": shuffled + 0.3, "shuffled": shuffled}))
-    bad = matched_vs_shuffled(pd.DataFrame({"matched": shuffled - 0.3, "shuffled": shuffled}))
-    assert good["p_value"] < 1e-4 and bad["p_value"] > 0.9 and good["n"] == 30
-    tie = matched_vs_shuffled(pd.DataFrame({"matched": [0.5, 0.5, 0.6], "shuffled": [0.5, 0.5, 0.5]}))
-    assert np.isnan(tie["p_value"])
+    shuffled = rng.normal(0.2, 0.05, 60)
+    frames = np.arange(60)
+    good = matched_vs_shuffled(pd.DataFrame({"matched": shuffled + 0.3, "shuffled": shuffled, "frame": frames}))
+    bad = matched_vs_shuffled(pd.DataFrame({"matched": shuffled - 0.3, "shuffled": shuffled, "frame": frames}))
+    assert good["p"] < 1e-3 and bad["p"] > 0.9
+    assert good["blocks"] == len(np.unique(frames // good["block_frames"]))
+    tie = matched_vs_shuffled(pd.DataFrame({"matched": 0.5, "shuffled": 0.5, "frame": np.arange(12)}))
+    assert tie["p"] == 1.0
+    one_block = matched_vs_shuffled(pd.DataFrame({"matched": [0.6, 0.7, 0.6], "shuffled": 0.5, "frame": [1, 2, 3]}))
+    assert one_block["blocks"] == 1 and np.isnan(one_block["p"])          # nothing to resample: no p
+
+
+def test_block_test_does_not_count_a_repeated_sentence_as_new_evidence():
+    """One sentence narrated for 60 consecutive frames of one shot, ahead of the shuffled control only in that
+    shot: the frame-level test would call 60 wins significant; on blocks of the shot's length there is one."""
+    frames = np.arange(120)
+    matched = np.where(frames < 60, 0.8, 0.2)
+    shuffled = np.full(120, 0.2)
+    result = matched_vs_shuffled(pd.DataFrame({"matched": matched, "shuffled": shuffled, "frame": frames}))
+    assert result["block_frames"] >= 30
+    assert result["p"] > 0.05
+
+
+def test_half_shift_pairs_far_frames():
+    frames = np.array([30, 10, 20, 0])
+    partner = half_shift(frames)
+    assert sorted(partner) == [0, 1, 2, 3] and not np.any(partner == np.arange(4))
+    np.testing.assert_array_equal(frames[partner], [10, 30, 0, 20])
+    scores = score_narrations(FakeModel(), REFS, REFS, frames=np.arange(len(REFS)))
+    assert (scores["shuffled"] < scores["matched"]).all()
 
 
 def _scores(n: int = 40) -> pd.DataFrame:
@@ -157,19 +181,21 @@ def _scores(n: int = 40) -> pd.DataFrame:
                 word_salad=rng.normal(0.05, 0.01, 2 * n))
     matched = np.r_[base["shuffled"][:n] + 0.4 + rng.normal(0, 0.05, n), base["shuffled"][n:] + rng.normal(0, 0.05, n)]
     return pd.DataFrame({"decoder": ["good"] * n + ["bad"] * n, "mouse": ["m1", "m2"] * n, "matched": matched,
-                         **base, "narration": [f"s{i % 10}" for i in range(2 * n)]})
+                         **base, "narration": [f"s{i % 10}" for i in range(2 * n)], "frame": np.r_[np.arange(n), np.arange(n)]})
 
 
 def test_summary_table_groups_rounds_and_flags():
     scores = _scores()  # "good" appears first: the table must not sort groups
     table = summary_table(scores, "decoder", decimals=2)
     assert list(table["decoder"]) == ["good", "bad"]
-    assert list(table.columns) == ["decoder", "n", "matched", "matched CI low", "matched CI high", "shuffled",
-                                   "random caption", "word salad", "matched - shuffled", "Wilcoxon p", "distinct"]
+    assert list(table.columns) == ["decoder", "n", "block (frames)", "blocks (n_eff)", "matched", "matched CI low",
+                                   "matched CI high", "shuffled", "random caption", "word salad", "matched - shuffled",
+                                   "p", "distinct sentences", "distinct", "q (Holm)"]
+    assert "Holm" in table.attrs["family"] and "2 tests" in table.attrs["family"]
     assert list(table["n"]) == [40, 40]
     good = table.iloc[0]
     assert good["matched CI low"] < good["matched"] < good["matched CI high"]
-    assert good["Wilcoxon p"] == "<0.001" and good["distinct"] == 0.25
+    assert good["p"] == "<0.001" and good["distinct"] == 0.25 and good["distinct sentences"] == 10
     assert good["matched"] == round(scores.loc[scores.decoder == "good", "matched"].mean(), 2)
     floats = table.select_dtypes(float)
     assert (floats == floats.round(2)).all().all()
@@ -182,8 +208,8 @@ def test_summary_table_groups_rounds_and_flags():
 
 
 def test_above_controls_parses_p_and_checks_every_control():
-    row = {"matched CI low": 0.5, "shuffled": 0.2, "random caption": 0.2, "word salad": 0.1, "Wilcoxon p": "<0.001"}
-    table = pd.DataFrame([row, {**row, "Wilcoxon p": "0.020"}, {**row, "word salad": 0.6},
-                          {**row, "Wilcoxon p": "0.004"}, {**row, "Wilcoxon p": "nan"}])
+    row = {"matched CI low": 0.5, "shuffled": 0.2, "random caption": 0.2, "word salad": 0.1, "q (Holm)": "<0.001"}
+    table = pd.DataFrame([row, {**row, "q (Holm)": "0.060"}, {**row, "word salad": 0.6},
+                          {**row, "q (Holm)": "0.004"}, {**row, "q (Holm)": ""}])
     assert list(above_controls(table)) == [True, False, False, True, False]
     assert list(above_controls(table, alpha=0.001)) == [True, False, False, False, False]

@@ -84,6 +84,26 @@ def test_scene_identity_and_blanks():
     assert not np.isin(windows_frames(split, frame, TRAIN), np.r_[held, -1]).any()
 
 
+def test_scene_sources_hold_out_every_image_of_a_source():
+    sources = np.repeat(np.arange(10), 4)                     # 40 images, 10 sources of 4 crops each
+    images = np.tile(np.r_[-1, np.arange(40)], 5)
+    frame = np.repeat(images, 30)
+    repeat = np.repeat(np.repeat(np.arange(5), 41), 30)
+    by_source = split_bins(frame, repeat, np.arange(len(frame)) / 120, regime="scene_sources", seed=0,
+                           frame_groups=sources)
+    held = by_source.held_out
+    assert held.sum() == 4 and len(set(sources[held])) == 1 and not set(sources[held]) & set(sources[~held])
+    trained = np.unique(windows_frames(by_source, frame, TRAIN))
+    assert not set(sources[trained[trained >= 0]]) & set(sources[held])
+    # the crop-level split of the same images leaves sources on both sides
+    crops = split_bins(frame, repeat, np.arange(len(frame)) / 120, regime="scene_identity", seed=0)
+    assert set(sources[crops.held_out]) & set(sources[~crops.held_out])
+    # without groups every image is its own source
+    assert held_out_frames("scene_sources", np.arange(40), seed=0).sum() == 4
+    with pytest.raises(ValueError, match="groups name a source"):
+        held_out_frames("scene_sources", np.arange(40), groups=sources[:10])
+
+
 def test_unknown_regime():
     with pytest.raises(ValueError, match="unknown regime"):
         held_out_frames("everything", np.arange(10))
@@ -193,8 +213,13 @@ def test_heldout_conditions_name_their_models_and_artifacts():
 
     conditions = heldout_conditions()
     assert list(conditions) == ["sparse_random", "contiguous_middle", "front_only", "sparse_random_guard3",
-                                "sparse_random_guard15",
-                                "second_movie", "second_movie_contiguous", "zero_shot_transfer", "scene_identity"]
+                                "sparse_random_guard15", "sparse_random_sized_as_sparse_random_guard15",
+                                "second_movie", "second_movie_contiguous", "zero_shot_transfer", "scene_identity",
+                                "scene_identity_crops"]
+    matched = conditions["sparse_random_sized_as_sparse_random_guard15"]
+    assert (matched.regime, matched.guard_frames, matched.train_windows_as) == ("sparse_random", 0, "sparse_random_guard15")
+    assert matched.key == matched.name and matched.trains
+    assert (conditions["scene_identity"].regime, conditions["scene_identity_crops"].regime) == ("scene_sources", "scene_identity")
     guard, second, zero = conditions["sparse_random_guard15"], conditions["second_movie"], conditions["zero_shot_transfer"]
     assert (guard.regime, guard.guard_frames, guard.key, guard.model) == \
         ("sparse_random", 15, "sparse_random_guard15", ("natural_movie_one", "sparse_random_guard15"))

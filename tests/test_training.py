@@ -277,3 +277,20 @@ def test_training_summary_reports_where_each_run_ended(movie, fitted):
     assert np.isnan(table.loc["flat", "plateau"])                # no plateau measured for that one
     with pytest.raises(ValueError, match="no training history"):
         training_summary({"unfitted": SpikeDecoder()})
+
+
+def test_subsample_training_draws_a_seeded_subset_and_keeps_the_rest(movie):
+    from neurrator.data.splits import TRAIN
+    from neurrator.data.windows import subsample_training
+
+    data, _ = movie
+    small = subsample_training(data, 100, seed=0)
+    assert len(small.train) == 100 and set(small.train.centres) <= set(data.train.centres)
+    np.testing.assert_array_equal(small.train.centres, subsample_training(data, 100, seed=0).train.centres)
+    assert not np.array_equal(small.train.centres, subsample_training(data, 100, seed=1).train.centres)
+    np.testing.assert_array_equal(small.split.centres[TRAIN], small.train.centres)
+    assert small.test is data.test and small.val is data.val
+    assert (small.train.jitter, small.train.neuron_dropout) == (data.train.jitter, data.train.neuron_dropout)
+    assert len(data.train) > 100                                    # the original is untouched
+    with pytest.raises(ValueError, match="cannot draw"):
+        subsample_training(data, len(data.train) + 1)

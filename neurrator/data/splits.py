@@ -20,7 +20,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 TRAIN, VAL, TEST, UNUSED = 0, 1, 2, -1
-REGIMES = ("repeat", "sparse_random", "contiguous_middle", "front_only", "zero_shot", "scene_identity")
+REGIMES = ("repeat", "sparse_random", "contiguous_middle", "front_only", "zero_shot", "scene_identity", "scene_sources")
+#: regimes whose held-out frames are images, not neighbours in a movie
+IMAGE_REGIMES = ("scene_identity", "scene_sources")
 CONTIGUOUS_MIDDLE = (250, 450)     # frames 250-449 held out
 FRONT_ONLY_TRAIN = (0, 200)        # train on frames 0-199, test the rest
 WINDOW_BINS = 20                   # 167 ms at 120 Hz
@@ -45,12 +47,28 @@ def split_repeats(repeats: np.ndarray, fractions: tuple[float, float, float] = (
     return split
 
 
-def held_out_frames(regime: str, frames: np.ndarray, seed: int = 0, fraction: float = 0.1) -> np.ndarray:
-    """Boolean over the distinct frame ids in ``frames``' range: which frames the regime holds out."""
+def held_out_frames(regime: str, frames: np.ndarray, seed: int = 0, fraction: float = 0.1,
+                    groups: np.ndarray | None = None) -> np.ndarray:
+    """Boolean over the distinct frame ids in ``frames``' range: which frames the regime holds out.
+
+    ``scene_sources`` holds out whole groups (``groups[frame]``: e.g. the source photograph each scene was
+    cropped from; without ``groups`` every frame is its own source), drawn at random until about ``fraction``
+    of the frames are held out, so that no held-out image shares a source with a training image;
+    ``scene_identity`` holds out single images (crops of a held-out source may still be in training)."""
     if regime not in REGIMES:
         raise ValueError(f"unknown regime {regime!r}; choose from {', '.join(REGIMES)}")
     n_frames = int(frames.max()) + 1
     out = np.zeros(n_frames, bool)
+    if regime == "scene_sources":
+        sources = np.arange(n_frames) if groups is None else np.asarray(groups)
+        if len(sources) != n_frames:
+            raise ValueError(f"groups name a source for {len(sources)} frames, the stimulus has {n_frames}")
+        wanted = max(1, int(round(fraction * n_frames)))
+        for source in np.random.default_rng(seed).permutation(np.unique(sources)):
+            if out.sum() >= wanted:
+                break
+            out |= sources == source
+        return out
     if regime == "sparse_random":
         out[np.random.default_rng(seed).choice(n_frames, max(1, int(round(fraction * n_frames))), replace=False)] = True
     elif regime == "contiguous_middle":
@@ -130,13 +148,14 @@ def guarded_frames(held_out: np.ndarray, guard_frames: int) -> np.ndarray:
 def split_bins(frame: np.ndarray, repeat: np.ndarray, bin_start: np.ndarray, regime: str = "repeat",
                fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), seed: int = 0,
                window: int = WINDOW_BINS, bin_width: float = 1 / 120, holdout_fraction: float = 0.1,
-               guard_frames: int = 0) -> BinSplit:
+               guard_frames: int = 0, frame_groups: np.ndarray | None = None) -> BinSplit:
     """Label every bin TRAIN / VAL / TEST (UNUSED: natural-scenes blanks and the guard band) for a regime;
     see module docstring. ``guard_frames``: frames this close to a held-out frame are UNUSED (movies only:
-    scene ids are not neighbours in time)."""
+    scene ids are not neighbours in time). ``frame_groups``: the source of each frame, for ``scene_sources``."""
     shown = frame >= 0
-    held = held_out_frames(regime, frame[shown], seed=seed, fraction=holdout_fraction) if shown.any() else np.zeros(0, bool)
-    if guard_frames and regime in ("repeat", "zero_shot", "scene_identity"):
+    held = (held_out_frames(regime, frame[shown], seed=seed, fraction=holdout_fraction, groups=frame_groups)
+            if shown.any() else np.zeros(0, bool))
+    if guard_frames and regime in ("repeat", "zero_shot", *IMAGE_REGIMES):
         raise ValueError(f"a guard band needs held-out movie frames next to training frames; regime {regime!r} has none")
     labels = np.full(len(frame), UNUSED, dtype=np.int8)
     if regime == "zero_shot":            # all test: its repeats need no split (and may be as few as one)
@@ -221,10 +240,12 @@ class HeldOutCondition:
     regime: str
     guard_frames: int = 0
     transfer_from: tuple[str, str] | None = None
+    train_windows_as: str | None = None     # a size-matched control: as many training windows as this condition
 
     @property
     def key(self) -> str:
-        return f"{self.regime}_guard{self.guard_frames}" if self.guard_frames else self.regime
+        key = f"{self.regime}_guard{self.guard_frames}" if self.guard_frames else self.regime
+        return f"{key}_sized_as_{self.train_windows_as}" if self.train_windows_as else key
 
     @property
     def model(self) -> tuple[str, str]:
@@ -244,9 +265,13 @@ def heldout_conditions(movie: str = "natural_movie_one", second_movie: str | Non
     """The held-out conditions of chapters 03 and 04, by name, in table order.
 
     ``movie`` under each of ``regimes``; ``sparse_random_guard<g>``: the sparse-random split with a guard band
-    of ``g`` frames; ``second_movie`` (and ``second_movie_<regime>``): the whole pipeline replicated on the
-    second movie, trained on its own training frames; ``zero_shot_transfer``: the second movie narrated by the
-    first movie's sparse-random model (harder than the paper's test); ``scene_identity``: unseen scenes.
+    of ``g`` frames; ``sparse_random_sized_as_sparse_random_guard<g>`` (for the widest band): the unguarded
+    split trained on as many windows as the guarded one, which separates distance from training frames from
+    the amount of training data; ``second_movie`` (and ``second_movie_<regime>``): the whole pipeline
+    replicated on the second movie, trained on its own training frames; ``zero_shot_transfer``: the second
+    movie narrated by the first movie's sparse-random model (harder than the paper's test); ``scene_identity``:
+    unseen scenes whose whole source photograph is held out (regime ``scene_sources``), and
+    ``scene_identity_crops``: unseen crops, whose source may be in training under another crop.
     """
     out = {regime: HeldOutCondition(regime, movie, regime) for regime in regimes}
     for guard in guard_frames:
@@ -254,6 +279,10 @@ def heldout_conditions(movie: str = "natural_movie_one", second_movie: str | Non
             raise ValueError(f"guard_frames lists extra sparse-random models with a guard band > 0 frames, got {guard}")
         condition = HeldOutCondition("", movie, "sparse_random", int(guard))
         out[condition.key] = replace(condition, name=condition.key)
+    if guard_frames and "sparse_random" in regimes:
+        widest = HeldOutCondition("", movie, "sparse_random", int(max(guard_frames))).key
+        matched = HeldOutCondition("", movie, "sparse_random", train_windows_as=widest)
+        out[matched.key] = replace(matched, name=matched.key)
     if second_movie is not None:
         for regime in second_movie_regimes:
             name = "second_movie" if regime == "sparse_random" else f"second_movie_{regime.split('_')[0]}"
@@ -262,9 +291,10 @@ def heldout_conditions(movie: str = "natural_movie_one", second_movie: str | Non
             out["zero_shot_transfer"] = HeldOutCondition("zero_shot_transfer", second_movie, "zero_shot",
                                                          transfer_from=(movie, ZERO_SHOT_MODEL))
     if scenes is not None:
-        out["scene_identity"] = HeldOutCondition("scene_identity", scenes, "scene_identity")
+        out["scene_identity"] = HeldOutCondition("scene_identity", scenes, "scene_sources")
+        out["scene_identity_crops"] = HeldOutCondition("scene_identity_crops", scenes, "scene_identity")
     for condition in out.values():
         if condition.regime not in REGIMES or condition.regime == "repeat":
             raise ValueError(f"{condition.regime!r} is not a held-out regime; choose from "
-                             f"{', '.join(r for r in REGIMES if r not in ('repeat', 'zero_shot', 'scene_identity'))}")
+                             f"{', '.join(r for r in REGIMES if r not in ('repeat', 'zero_shot', *IMAGE_REGIMES))}")
     return out

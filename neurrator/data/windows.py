@@ -96,15 +96,17 @@ class RegimeWindows:
 def regime_windows(binned: BinnedStimulus, regime: str, *, seed: int = 0,
                    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), jitter: int = 2,
                    neuron_dropout: float = 0.1, zscore: tuple[np.ndarray, np.ndarray] | None = None,
-                   holdout_fraction: float = 0.1, guard_frames: int = 0) -> RegimeWindows:
+                   holdout_fraction: float = 0.1, guard_frames: int = 0,
+                   frame_groups: np.ndarray | None = None) -> RegimeWindows:
     """Split ``binned`` by ``regime`` (:func:`split_bins`) and build train / validation / test windows.
 
     z-score statistics come from this stimulus's training bins, or from ``zscore`` (required for
     ``zero_shot``, whose windows are all test windows of a model trained on another stimulus).
-    ``guard_frames``: see :func:`~neurrator.data.splits.split_bins`.
+    ``guard_frames``, ``frame_groups``: see :func:`~neurrator.data.splits.split_bins`.
     """
     split = split_bins(binned.frame, binned.repeat, binned.bin_start, regime=regime, fractions=fractions, seed=seed,
-                       bin_width=1 / binned.bin_hz, holdout_fraction=holdout_fraction, guard_frames=guard_frames)
+                       bin_width=1 / binned.bin_hz, holdout_fraction=holdout_fraction, guard_frames=guard_frames,
+                       frame_groups=frame_groups)
     if zscore is None:
         if regime == "zero_shot":
             raise ValueError("a zero-shot stimulus has no training bins: pass zscore=decoder.zscore_ of the model "
@@ -120,6 +122,22 @@ def regime_windows(binned: BinnedStimulus, regime: str, *, seed: int = 0,
                             jitter=jitter if augment else 0, neuron_dropout=neuron_dropout if augment else 0.0, seed=seed)
 
     return RegimeWindows(regime, split, windows(TRAIN, True), windows(VAL, False), windows(TEST, False))
+
+
+def subsample_training(data: RegimeWindows, n: int, seed: int = 0) -> RegimeWindows:
+    """``data`` with ``n`` of its training windows drawn at random (seeded), for a control that trains on as many
+    windows as another split; validation, test windows and z-scoring are unchanged, and the split's training
+    centres are the drawn ones."""
+    from dataclasses import replace
+
+    train = data.train
+    if not 0 < n <= len(train):
+        raise ValueError(f"cannot draw {n} of {len(train)} training windows")
+    centres = np.sort(np.random.default_rng(seed).choice(train.centres, n, replace=False))
+    drawn = SpikeWindows(train.counts, train.frames, centres, train.mean, train.std, train.window,
+                         jitter=train.jitter, neuron_dropout=train.neuron_dropout, seed=train.seed)
+    split = replace(data.split, centres={**data.split.centres, TRAIN: centres})
+    return replace(data, split=split, train=drawn)
 
 
 def sample_per_frame(windows: SpikeWindows, per_frame: int | None) -> SpikeWindows:

@@ -6,21 +6,32 @@ patches, then over bins). From there:
 
 - :func:`top_features` / :func:`unique_by_magnitude`: each population's top-k features and those in
   only one population's top-k (the paper's "unique-by-magnitude" features);
-- :func:`bootstrap_top_overlap`: how stable a top-k is when the test bins are resampled;
+- :func:`bootstrap_top_overlap`: how stable a top-k is when blocks of consecutive movie frames (every
+  test bin of a drawn block) are resampled (:func:`top_k_blocks` measures the block length);
 - :func:`image_activations` / :func:`top_images` / :func:`feature_labels`: a feature's strongest images
   in a labelling corpus, and the label most of them carry;
 - :func:`concept_validation`: Welch's t-test of each population's top features against the others'
   on concept scores, Benjamini–Hochberg over every (concept, population) tested;
 - :func:`feature_set_statistic`: a per-feature quantity averaged over a feature set, against random
-  feature sets of the same size.
+  feature sets of the same size;
+- :func:`control_null`: any statistic of a cell type against the same statistic of its size-matched random
+  control draws (the null of every cell-type claim), per type and for all types together.
+
+Features of one population are not independent samples (they share its test bins and its units), so the
+tests that treat them as such (:func:`concept_validation`, :func:`feature_set_statistic`) are descriptive; a
+cell type's claim is decided by :func:`control_null`.
 """
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+import dataclasses
+import itertools
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+
+from neurrator.evaluation import inference
 
 
 def window_codes(decoder, windows, columns: np.ndarray | None, sae, chunk: int = 128) -> tuple[np.ndarray, np.ndarray]:
@@ -66,31 +77,71 @@ def unique_by_magnitude(tops: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]
     return out
 
 
-def bootstrap_top_overlap(codes: Mapping[str, np.ndarray], k: int, n_resamples: int = 200,
-                          seed: int = 0) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Resample the test bins (rows, the same draw for every population: they share the bins) with
-    replacement ``n_resamples`` times; per population and resample, the fraction of the full-data top-k
-    still in the resample's top-k. Returns that table (population, resample, overlap) and, per
-    population, the features in the top-k of every resample (in the full-data order)."""
+def top_k_blocks(codes: Mapping[str, np.ndarray], frames: Sequence[int], k: int) -> inference.Blocks:
+    """Blocks of consecutive movie frames for the test bins (rows) shown at ``frames``, one structure for every
+    population (they share the bins). Per population the length is measured by :func:`inference.frame_blocks`
+    on each row's mean activation over the population's full-data top-``k`` features (the quantity the top-k
+    ranks); the blocks take the longest of those lengths, so no population's dependence is cut."""
+    frames = np.asarray(frames, dtype=np.int64)
+    if not codes:
+        raise ValueError("no populations to measure a block length on")
+    length = 1
+    for name, c in codes.items():
+        c = np.asarray(c, dtype=np.float64)
+        if len(c) != len(frames):
+            raise ValueError(f"{name}: {len(c)} rows but {len(frames)} frames")
+        top = top_features(c.mean(0), k)
+        length = max(length, inference.frame_blocks(frames, c[:, top].mean(1)).length)
+    blocks = inference.frame_blocks(frames, length=length)
+    return dataclasses.replace(blocks, basis=f"autocorrelation of the top-{k} activation, longest over "
+                                             f"{len(codes)} populations")
+
+
+def bootstrap_top_overlap(codes: Mapping[str, np.ndarray], k: int, n_resamples: int = 200, seed: int = 0,
+                          blocks: inference.Blocks | None = None) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Resample the test bins ``n_resamples`` times by drawing ``blocks`` (one label per row, e.g.
+    :func:`top_k_blocks`) with replacement, every row of a drawn block entering the resample, the same draw for
+    every population (they share the bins); ``blocks=None`` draws single rows, which is right only where rows
+    are independent (neighbouring frames' bins are not). Per population and resample, the fraction of the
+    full-data top-k still in the resample's top-k. Returns that table (population, resample, overlap) and, per
+    population, the features in the top-k of every resample (in the full-data order).
+
+    Vectorised: a resample's profile is (block sums weighted by how often each block was drawn) over (rows
+    drawn), one matrix product per population."""
     rows = {len(np.asarray(c)) for c in codes.values()}
     if len(rows) != 1:
         raise ValueError(f"every population needs the same test bins (rows), got {sorted(rows)}")
     (n,) = rows
     if n < 2 or n_resamples < 1:
         raise ValueError(f"need at least 2 bins and 1 resample, got {n} bins and {n_resamples} resamples")
+    labels = np.arange(n) if blocks is None else np.asarray(blocks.labels)
+    if len(labels) != n:
+        raise ValueError(f"{len(labels)} block labels for {n} bins")
+    _, member = np.unique(labels, return_inverse=True)
+    n_blocks = int(member.max()) + 1
+    if n_blocks < 2:
+        raise ValueError("the bins fall in one block: nothing to resample")
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n, size=(n_resamples, n))
+    draws = rng.integers(0, n_blocks, size=(n_resamples, n_blocks))
+    offsets = np.arange(n_resamples)[:, None] * n_blocks            # times each block is drawn, per resample
+    weights = np.bincount((draws + offsets).ravel(), minlength=n_resamples * n_blocks).reshape(n_resamples, n_blocks)
+    weights = weights.astype(np.float64)
+    order = np.argsort(member, kind="stable")
+    starts = np.searchsorted(member[order], np.arange(n_blocks))
+    drawn_rows = weights @ np.bincount(member, minlength=n_blocks)
     table, always = [], {}
     for name, c in codes.items():
         c = np.asarray(c, dtype=np.float64)
         full = top_features(c.mean(0), k)
-        counts = np.zeros(c.shape[1], np.int64)
-        for r, draw in enumerate(draws):
-            top = top_features(c[draw].mean(0), k)
-            counts[top] += 1
-            table.append({"population": name, "resample": r, "overlap": len(np.intersect1d(top, full)) / k})
+        profiles = (weights @ np.add.reduceat(c[order], starts, axis=0)) / drawn_rows[:, None]
+        tops = np.argsort(-profiles, axis=1, kind="stable")[:, :k]      # ties: the lower index, as top_features
+        in_full = np.zeros(c.shape[1], bool)
+        in_full[full] = True
+        table.append(pd.DataFrame({"population": name, "resample": np.arange(n_resamples),
+                                   "overlap": in_full[tops].sum(1) / k}))
+        counts = np.bincount(tops.ravel(), minlength=c.shape[1])
         always[name] = np.array([f for f in full if counts[f] == n_resamples], dtype=np.int64)
-    return pd.DataFrame(table), always
+    return pd.concat(table, ignore_index=True), always
 
 
 def image_activations(sae, grids: np.ndarray, chunk: int = 64) -> np.ndarray:
@@ -187,3 +238,74 @@ def feature_set_statistic(values: np.ndarray, features: Sequence[int], pool: Seq
     stat, centre = float(np.nanmean(values[features])), float(null.mean())
     extreme = null >= stat - 1e-12 if alternative == "greater" else np.abs(null - centre) >= abs(stat - centre) - 1e-12
     return {"n": int(len(features)), "statistic": stat, "null mean": centre, "p": float((1 + extreme.sum()) / (1 + n_random))}
+
+
+ALTERNATIVES = ("greater", "less", "two-sided")
+
+
+def _extreme(null: np.ndarray, value: float, alternative: str) -> np.ndarray:
+    """Which ``null`` values are at least as extreme as ``value`` (two-sided: as far from the null's median)."""
+    if alternative == "greater":
+        return null >= value - 1e-12
+    if alternative == "less":
+        return null <= value + 1e-12
+    centre = np.median(null)
+    return np.abs(null - centre) >= abs(value - centre) - 1e-12
+
+
+def control_null(statistic: Callable[[Mapping[str, str]], Mapping[str, float]], members: Mapping[str, Sequence[str]],
+                 alternative: str = "greater", joint: bool = True, max_joint: int = 1000,
+                 seed: int = 0) -> pd.DataFrame:
+    """A statistic of each cell type against the same statistic of its size-matched random control draws.
+
+    ``members``: type -> [the population that plays it, then its control draws]; ``statistic(assignment)``
+    (``assignment``: type -> the member playing it) returns a value per type (a statistic may depend on the
+    other types' members, e.g. features no other type has). Per type, the observed value (every type played by
+    its population) is compared with the values of its draws, each substituted for it while the other types
+    keep their populations: p = (1 + #draws at least as extreme) / (1 + draws), exact where the population and
+    its draws are exchangeable (the null: the cell type is a random population of its size and sessions).
+    Draws whose value is nan are left out.
+
+    With ``joint``, a row "all types": the sum over types, against every assignment of members to types
+    ((draws + 1) ** types, the observed one included, so p >= 1 / that); above ``max_joint`` assignments, that
+    many drawn at random (p = (1 + #at least as extreme) / (1 + drawn)). A claim about the cell types as a group
+    is testable with few draws per type, where a single type's p cannot go below 1 / (draws + 1).
+
+    Returns one row per type (and "all types"): value, controls' mean / min / max, draws, p and ``p floor``
+    (the smallest p the comparison can give)."""
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
+    types = list(members)
+    if not types or any(len(members[t]) < 1 for t in types):
+        raise ValueError("every type needs its population (the first member)")
+    observed = {t: members[t][0] for t in types}
+    memo: dict[tuple, Mapping[str, float]] = {}
+
+    def values(assignment):
+        key = tuple(assignment[t] for t in types)
+        if key not in memo:
+            memo[key] = {t: float(v) for t, v in statistic(dict(assignment)).items()}
+        return memo[key]
+
+    def row(value, null):
+        null = np.asarray(null, dtype=np.float64)
+        null = null[np.isfinite(null)]
+        draws = len(null)
+        p = float((1 + _extreme(null, value, alternative).sum()) / (1 + draws)) if draws and np.isfinite(value) else np.nan
+        return {"value": value, "controls' mean": null.mean() if len(null) else np.nan,
+                "controls' min": null.min() if len(null) else np.nan, "controls' max": null.max() if len(null) else np.nan,
+                "draws": int(draws), "p": p, "p floor": 1 / (1 + draws) if draws else np.nan}
+
+    seen = values(observed)
+    rows = {t: row(seen[t], [values({**observed, t: m})[t] for m in members[t][1:]]) for t in types}
+    if joint and len(types) > 1:
+        total = lambda assignment: sum(values(assignment).values())
+        count = int(np.prod([len(members[t]) for t in types]))
+        if count <= max_joint:
+            others = [dict(zip(types, a)) for a in itertools.product(*(members[t] for t in types))]
+            others = [a for a in others if a != observed]
+        else:
+            rng = np.random.default_rng(seed)
+            others = [{t: members[t][rng.integers(len(members[t]))] for t in types} for _ in range(max_joint)]
+        rows["all types"] = row(total(observed), [total(a) for a in others])
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("population")

@@ -8,7 +8,7 @@ settings are unchanged is read back instead of recomputed, so a sweep resumes wh
 its points can be spread over workers.
 
 :func:`floor_crossing` finds, per pool, the size from which matched SBERT stays above the
-random-caption floor, judged by a bootstrap interval over draws and frames (:func:`gap_curve`);
+random-caption floor, with a bootstrap interval over draws and blocks of frames (:func:`gap_curve`);
 :func:`pairwise_similarity` compares the narrations two pools give for the same frames.
 """
 
@@ -24,7 +24,7 @@ import pandas as pd
 
 from neurrator.artifacts import ArtifactError, array_digest as digest, check_artifact, read_sidecar, sha256_file, write_artifact
 from neurrator.data.allen import REGION_POOLS
-from neurrator.evaluation import metrics, scoring
+from neurrator.evaluation import inference, metrics, scoring
 
 MADE_BY = "05_scaling"
 #: the paper's pools, from the earliest visual stage to the non-visual control
@@ -207,65 +207,101 @@ def _log_interpolate(x0: float, x1: float, y0: float, y1: float) -> float:
     return float(10 ** (lx0 + (0 - y0) / (y1 - y0) * (lx1 - lx0)))
 
 
-def gap_curve(part: pd.DataFrame, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
-    """Per size of one pool: the mean gap (matched − random caption) and its bootstrap interval, resampling
-    draws within each size and frames (the same resample at every size, so sizes stay paired)."""
+def _gap_bootstrap(part: pd.DataFrame, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list, "inference.Blocks"]:
+    """Sizes, mean gap per size, ``(n_boot, sizes)`` bootstrap means, draws per size and the frame blocks: draws
+    are resampled within each size, blocks of consecutive frames (three autocorrelation lengths of the pool's
+    per-frame gap) across all sizes at once (the same blocks at every size, so that sizes stay paired)."""
     rng = np.random.default_rng(seed)
-    gap = part["matched"].to_numpy(np.float64) - part["random_caption"].to_numpy(np.float64)
-    part = part.assign(gap=gap)
+    part = part.assign(gap=part["matched"].to_numpy(np.float64) - part["random_caption"].to_numpy(np.float64))
     frames = np.sort(part["frame"].unique())
     sizes = np.sort(part["size"].unique())
     cubes = [part[part["size"] == s].pivot(index="draw", columns="frame", values="gap")[frames].to_numpy() for s in sizes]
+    per_frame = part.groupby("frame")["gap"].mean().reindex(frames).to_numpy()
+    blocks = inference.frame_blocks(frames, per_frame)
+    _, codes = np.unique(blocks.labels, return_inverse=True)
+    members = [np.flatnonzero(codes == b) for b in range(codes.max() + 1)]
     boot = np.empty((n_boot, len(sizes)))
     for b in range(n_boot):
-        f = rng.integers(len(frames), size=len(frames))
+        f = np.concatenate([members[i] for i in rng.integers(len(members), size=len(members))])
         boot[b] = [c[rng.integers(len(c), size=len(c))][:, f].mean() for c in cubes]
+    return sizes, np.array([c.mean() for c in cubes]), boot, [len(c) for c in cubes], blocks
+
+
+def gap_curve(part: pd.DataFrame, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Per size of one pool: the mean gap (matched − random caption) and its bootstrap interval over draws and
+    blocks of frames (:func:`_gap_bootstrap`); the block length and the number of blocks are in ``attrs``."""
+    sizes, gaps, boot, draws, blocks = _gap_bootstrap(part, n_boot, seed)
     tail = (1 - confidence) / 2
-    return pd.DataFrame({"size": sizes, "gap": [c.mean() for c in cubes], "low": np.quantile(boot, tail, axis=0),
-                         "high": np.quantile(boot, 1 - tail, axis=0), "draws": [len(c) for c in cubes]})
+    curve = pd.DataFrame({"size": sizes, "gap": gaps, "low": np.quantile(boot, tail, axis=0),
+                          "high": np.quantile(boot, 1 - tail, axis=0), "draws": draws})
+    curve.attrs.update(block_frames=blocks.length, blocks=blocks.n)
+    return curve
+
+
+def crossing_of(sizes: np.ndarray, gaps: np.ndarray) -> float:
+    """Where a gap curve crosses 0 for good: the smallest size from which the gap is above 0 at every larger size,
+    interpolated on the log axis between it and the size before; the smallest size if above from the start, inf
+    if the curve never stays above."""
+    above = np.asarray(gaps) > 0
+    stays = np.flatnonzero(np.logical_and.accumulate(above[::-1])[::-1])
+    if not len(stays):
+        return float("inf")
+    i = stays[0]
+    if i == 0:
+        return float(sizes[0])
+    return _log_interpolate(sizes[i - 1], sizes[i], float(gaps[i - 1]), float(gaps[i]))
 
 
 def floor_crossing(points: pd.DataFrame, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
-    """Per pool: the population size from which matched SBERT stays reliably above the random-caption floor.
+    """Per pool: the population size from which matched SBERT stays above the random-caption floor, with a
+    bootstrap interval over draws and blocks of frames.
 
     ``points`` holds one row per (pool, size, draw, frame) with ``matched`` and ``random_caption`` (the
-    same narrations scored against a random caption). A size is *above the floor* when the lower end of
-    the bootstrap interval of its mean gap (:func:`gap_curve`) is above 0; the pool crosses at the
-    smallest size from which every larger size is above too. ``below`` and ``above`` bracket the crossing
-    on the grid, and ``crossing`` interpolates, on the log axis, where the interval's lower end reaches 0
-    between them. A pool above the floor from its smallest size has ``from_start`` (crossing = that size);
-    one that never stays above has ``crosses`` False and nan.
-    """
-    rows = []
+    same narrations scored against a random caption). ``crossing`` is :func:`crossing_of` the mean gap curve;
+    ``crossing CI low`` / ``high`` are the percentiles of the same crossing over bootstrap resamples of draws
+    and frame blocks (:func:`gap_curve`), inf where too many resamples never stay above. A pool
+    ``crosses`` when the mean curve crosses and the interval's upper end lies on the grid, i.e. it crosses
+    in nearly every resample; ``from_start`` when it is above from the smallest size. ``below`` and
+    ``above`` bracket the crossing on the grid. ``block (frames)`` and ``blocks (n_eff)`` say how the
+    frames were resampled."""
+    rows, tail = [], (1 - confidence) / 2
     for pool, part in points.groupby("pool", sort=False):
-        curve = gap_curve(part, n_boot, confidence, seed)
-        curve.loc[curve["low"].isna(), "low"] = -np.inf           # a size that cannot be judged is not above
-        above = (curve["low"] > 0).to_numpy()
-        stays = np.flatnonzero([above[i:].all() for i in range(len(above))])
-        row = {"pool": pool, "units": int(curve["size"].max()), "crosses": bool(len(stays)), "from_start": False,
-               "below": np.nan, "above": np.nan, "crossing": np.nan}
-        if len(stays):
-            i = stays[0]
-            size = curve["size"].to_numpy()
-            if i == 0:
-                row.update(from_start=True, above=float(size[0]), crossing=float(size[0]))
-            else:
-                low = curve["low"].to_numpy()
-                row.update(below=float(size[i - 1]), above=float(size[i]),
-                           crossing=_log_interpolate(size[i - 1], size[i], float(np.fmin(low[i - 1], 0.0)), low[i]))
-        last = curve.iloc[-1]
-        row.update({"gap at largest": float(last["gap"]), "gap CI low": float(last["low"]), "gap CI high": float(last["high"])})
+        sizes, gaps, boot, _, blocks = _gap_bootstrap(part, n_boot, seed)
+        point = crossing_of(sizes, gaps)
+        resampled = np.array([crossing_of(sizes, g) for g in boot])
+        low, high = (float(np.quantile(resampled, q, method="inverted_cdf")) for q in (tail, 1 - tail))
+        crosses = bool(np.isfinite(point) and np.isfinite(high))
+        row = {"pool": pool, "units": int(sizes.max()), "crosses": crosses, "from_start": crosses and point == sizes[0],
+               "below": np.nan, "above": np.nan, "crossing": point if crosses else np.nan,
+               "crossing CI low": low, "crossing CI high": high}
+        if crosses and not row["from_start"]:
+            i = int(np.searchsorted(sizes, point))
+            row.update(below=float(sizes[i - 1]), above=float(sizes[i]))
+        elif row["from_start"]:
+            row.update(above=float(sizes[0]))
+        tail_boot = boot[:, -1]
+        row.update({"gap at largest": float(gaps[-1]), "gap CI low": float(np.quantile(tail_boot, tail)),
+                    "gap CI high": float(np.quantile(tail_boot, 1 - tail)), "block (frames)": blocks.length,
+                    "blocks (n_eff)": blocks.n})
         rows.append(row)
-    columns = ["pool", "units", "crosses", "from_start", "below", "above", "crossing", "gap at largest", "gap CI low",
-               "gap CI high"]
+    columns = ["pool", "units", "crosses", "from_start", "below", "above", "crossing", "crossing CI low",
+               "crossing CI high", "gap at largest", "gap CI low", "gap CI high", "block (frames)", "blocks (n_eff)"]
     return pd.DataFrame(rows, columns=columns).set_index("pool")
 
 
-def pairwise_similarity(narrations: Mapping[str, pd.DataFrame], sbert_model, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def pairwise_similarity(narrations: Mapping[str, pd.DataFrame], sbert_model, seed: int = 0, intervals: bool = False,
+                        confidence: float = 0.95, n_resamples: int = 2000):
     """Mean SBERT cosine between the sentences two populations give for the same frame, and the same for
     shuffled frames (a derangement: the floor). ``narrations[name]`` has ``draw``, ``frame``, ``narration``;
     draw ``d`` of one population is paired with draw ``d`` of the other (draws present in both); on the
-    diagonal, draw ``d`` with draw ``d + 1`` of the same pool (nan with a single draw)."""
+    diagonal, draw ``d`` with draw ``d + 1`` of the same pool (nan with a single draw).
+
+    Returns ``(same, shuffled)``, two symmetric name × name tables. With ``intervals``, also a third: one row
+    per computed pair (``a``, ``b``, upper triangle and diagonal) with the same-frame mean, its ``confidence``
+    percentile interval (``CI low``, ``CI high``) from a bootstrap over blocks of consecutive movie frames
+    (:func:`~neurrator.evaluation.inference.frame_blocks`, measured on the pair's per-item similarity; the
+    draws of a frame stay in its block), the block length ``block (frames)``, the number of blocks
+    ``blocks (n_eff)`` and the number of ``frames``."""
     names = list(narrations)
     sentences = pd.concat(narrations.values())["narration"].tolist()
     unique = list(dict.fromkeys(sentences))
@@ -273,6 +309,7 @@ def pairwise_similarity(narrations: Mapping[str, pd.DataFrame], sbert_model, see
     index = {s: i for i, s in enumerate(unique)}
     rng = np.random.default_rng(seed)
     same, shuffled = pd.DataFrame(np.nan, names, names), pd.DataFrame(np.nan, names, names)
+    rows = []
     for i, a in enumerate(names):
         for b in names[i:]:
             left = narrations[a].set_index(["draw", "frame"])["narration"]
@@ -287,6 +324,18 @@ def pairwise_similarity(narrations: Mapping[str, pd.DataFrame], sbert_model, see
             x = emb[[index[s] for s in left.loc[common]]]
             y = emb[[index[s] for s in right.loc[common]]]
             perm = scoring.derangement(len(common), rng)
-            same.loc[a, b] = same.loc[b, a] = float((x * y).sum(1).mean())
+            similarity = (x * y).sum(1)
+            same.loc[a, b] = same.loc[b, a] = float(similarity.mean())
             shuffled.loc[a, b] = shuffled.loc[b, a] = float((x * y[perm]).sum(1).mean())
-    return same, shuffled
+            if intervals and len(common):
+                frames = common.get_level_values("frame").to_numpy()
+                blocks = inference.frame_blocks(frames, similarity)
+                low, high = inference.block_bootstrap_ci(similarity, blocks, confidence=confidence,
+                                                         n_resamples=n_resamples, seed=seed)
+                rows.append({"a": a, "b": b, "same frames": same.loc[a, b], "CI low": low, "CI high": high,
+                             "block (frames)": blocks.length, "blocks (n_eff)": blocks.n,
+                             "frames": int(len(np.unique(frames)))})
+    if not intervals:
+        return same, shuffled
+    columns = ["a", "b", "same frames", "CI low", "CI high", "block (frames)", "blocks (n_eff)", "frames"]
+    return same, shuffled, pd.DataFrame(rows, columns=columns)

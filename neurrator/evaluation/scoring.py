@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from neurrator.evaluation import inference
 from neurrator.evaluation.sbert import embed_sentences
 
 WORD_SALAD: tuple[str, ...] = (
@@ -82,9 +83,24 @@ def derangement(n: int, rng: np.random.Generator) -> np.ndarray:
             return perm
 
 
+def half_shift(frames: Sequence[int]) -> np.ndarray:
+    """For items shown at ``frames``: the index of each item's partner half the items away in frame order
+    (circularly), a derangement for two items or more."""
+    order = np.argsort(np.asarray(frames), kind="stable")
+    n = len(order)
+    partner = np.empty(n, dtype=np.int64)
+    partner[order] = order[(np.arange(n) + n // 2) % n]
+    return partner
+
+
 def score_narrations(model, narrations: Sequence[str], references: Sequence[str],
-                     caption_pool: Sequence[str] | None = None, seed: int = 0) -> pd.DataFrame:
-    """Per-item cosines ``matched``, ``shuffled``, ``random_caption`` and ``word_salad`` (see the module docstring)."""
+                     caption_pool: Sequence[str] | None = None, seed: int = 0,
+                     frames: Sequence[int] | None = None) -> pd.DataFrame:
+    """Per-item cosines ``matched``, ``shuffled``, ``random_caption`` and ``word_salad`` (see the module docstring).
+
+    With ``frames`` (each item's frame), the shuffled partner of an item is the reference of the item half the
+    items away in frame order (a circular shift, :func:`half_shift`): the pairing keeps the movie's temporal
+    structure on both sides and never pairs neighbouring frames. Without, a seeded derangement."""
     narrations, references = list(narrations), list(references)
     if len(narrations) != len(references):
         raise ValueError(f"{len(narrations)} narrations but {len(references)} reference captions")
@@ -95,7 +111,7 @@ def score_narrations(model, narrations: Sequence[str], references: Sequence[str]
         raise ValueError("caption_pool is empty")
     n = len(narrations)
     rng = np.random.default_rng(seed)
-    perm = derangement(n, rng)
+    perm = derangement(n, rng) if frames is None else half_shift(frames)
     drawn = []
     for ref in references:
         others = [c for c in pool if c != ref] or pool
@@ -113,7 +129,8 @@ def score_narrations(model, narrations: Sequence[str], references: Sequence[str]
 
 def bootstrap_ci(values: Sequence[float], n_resamples: int = 2000, confidence: float = 0.95,
                  seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap confidence interval of the mean; ``(nan, nan)`` for fewer than 2 values."""
+    """Percentile bootstrap confidence interval of the mean over independent values (e.g. draws or sessions,
+    never frames: :func:`neurrator.evaluation.inference.block_bootstrap_ci`); ``(nan, nan)`` for fewer than 2."""
     values = np.asarray(values, dtype=np.float64)
     if len(values) < 2:
         return float("nan"), float("nan")
@@ -128,13 +145,20 @@ def fraction_distinct(sentences: Sequence[str]) -> float:
     return len(set(sentences)) / len(sentences) if sentences else float("nan")
 
 
-def matched_vs_shuffled(scores: pd.DataFrame) -> dict:
-    """One-sided Wilcoxon signed-rank test of ``matched > shuffled`` over items (nan with < 2 non-zero differences)."""
+def matched_vs_shuffled(scores: pd.DataFrame, frame_column: str = "frame", seed: int = 0,
+                        block_column: str | None = None) -> dict:
+    """One-sided sign-flip test of ``matched > shuffled`` on the means of blocks of frames (block length from the
+    autocorrelation of the difference, :func:`~neurrator.evaluation.inference.frame_blocks`), or of the groups
+    in ``block_column`` where every item has one (e.g. the source photograph of a scene: images are not a
+    movie's neighbours, their shared source is what ties them): the mean difference, p, the block length
+    (0 for design blocks) and the number of blocks (the effective n)."""
     diff = scores["matched"].to_numpy(np.float64) - scores["shuffled"].to_numpy(np.float64)
-    if np.count_nonzero(diff) < 2:
-        return {"statistic": float("nan"), "p_value": float("nan"), "n": int(len(diff))}
-    res = stats.wilcoxon(diff, alternative="greater")
-    return {"statistic": float(res.statistic), "p_value": float(res.pvalue), "n": int(len(diff))}
+    if block_column and block_column in scores and scores[block_column].notna().all():
+        blocks = inference.design_blocks(scores[block_column], block_column)
+    else:
+        blocks = inference.frame_blocks(scores[frame_column].to_numpy(), diff)
+    result = inference.paired_block_test(scores["matched"], scores["shuffled"], blocks, alternative="greater", seed=seed)
+    return {**result, "block_frames": blocks.length or 0, "blocks_": blocks}
 
 
 def format_p(p: float) -> str:
@@ -146,17 +170,29 @@ def parse_p(p: str) -> float:
     return 0.0005 if p == "<0.001" else float(p)
 
 
+#: the test and correction behind :func:`summary_table`'s p and q, for the line printed with the table
+SUMMARY_TEST = ("one-sided sign-flip test of matched > shuffled on block means (blocks of consecutive frames, "
+                "3 autocorrelation lengths of the difference); interval: bootstrap over the same blocks")
+
+
 def summary_table(scores: pd.DataFrame, by: str | Sequence[str], narrations_column: str = "narration",
-                  seed: int = 0, decimals: int = 2) -> pd.DataFrame:
-    """One row per group (first-appearance order): means of the scores and controls, a bootstrap CI of
-    ``matched``, the Wilcoxon p of matched vs shuffled and the fraction of distinct narrations."""
+                  seed: int = 0, decimals: int = 2, frame_column: str = "frame", correction: str = "holm",
+                  block_column: str | None = None) -> pd.DataFrame:
+    """One row per group (first-appearance order): means of the scores and controls, a block-bootstrap CI of
+    ``matched``, the sign-flip p of matched vs shuffled on block means (:data:`SUMMARY_TEST`) and its
+    ``correction`` over the table's rows (the family), the block length (0 where a group's blocks are its
+    ``block_column``, see :func:`matched_vs_shuffled`), the number of blocks (effective n), and the distinct
+    narrations (count and fraction)."""
     keys = [by] if isinstance(by, str) else list(by)
 
     def row(group: pd.DataFrame) -> pd.Series:
-        low, high = bootstrap_ci(group["matched"], seed=seed)
+        test = matched_vs_shuffled(group, frame_column, seed, block_column)
+        low, high = inference.block_bootstrap_ci(group["matched"], test["blocks_"], seed=seed)
         means = group[list(SCORE_COLUMNS)].astype(np.float64).mean()
         return pd.Series({
             "n": len(group),
+            "block (frames)": test["block_frames"],
+            "blocks (n_eff)": test["blocks"],
             "matched": means["matched"],
             "matched CI low": low,
             "matched CI high": high,
@@ -164,21 +200,30 @@ def summary_table(scores: pd.DataFrame, by: str | Sequence[str], narrations_colu
             "random caption": means["random_caption"],
             "word salad": means["word_salad"],
             "matched - shuffled": means["matched"] - means["shuffled"],
-            "Wilcoxon p": format_p(matched_vs_shuffled(group)["p_value"]),
+            "p": test["p"],
+            "distinct sentences": len(set(group[narrations_column])),
             "distinct": fraction_distinct(group[narrations_column]),
         }, dtype=object)
 
-    columns = list(SCORE_COLUMNS) + [narrations_column]
+    columns = list(SCORE_COLUMNS) + [narrations_column, frame_column] + ([block_column] if block_column in scores else [])
     table = scores.groupby(keys, sort=False)[columns].apply(row).reset_index()
+    p = table["p"].astype(np.float64).to_numpy()
+    label = inference.CORRECTIONS[correction]
+    table[f"q ({label})"] = [inference.format_p(q) for q in inference.correct(p, correction)]
+    table["p"] = [inference.format_p(v) for v in p]
     floats = ["matched", "matched CI low", "matched CI high", "shuffled", "random caption", "word salad",
               "matched - shuffled", "distinct"]
     table[floats] = table[floats].astype(np.float64).round(decimals)
-    table["n"] = table["n"].astype(int)
+    for column in ("n", "block (frames)", "blocks (n_eff)", "distinct sentences"):
+        table[column] = table[column].astype(int)
+    table.attrs["family"] = inference.family_note("this table", len(table), correction, SUMMARY_TEST)
     return table
 
 
-def above_controls(summary: pd.DataFrame, alpha: float = 0.01) -> pd.Series:
-    """Per row: the matched CI lies above every control and the Wilcoxon p is below ``alpha``."""
+def above_controls(summary: pd.DataFrame, alpha: float = 0.05) -> pd.Series:
+    """Per row: the matched CI lies above every control and the corrected p (the ``q`` column) is below
+    ``alpha``."""
     floor = summary[["shuffled", "random caption", "word salad"]].max(axis=1)
-    p = summary["Wilcoxon p"].map(parse_p)
-    return (summary["matched CI low"] > floor) & (p < alpha)
+    q_column = next(c for c in summary.columns if str(c).startswith("q ("))
+    q = summary[q_column].map(lambda v: parse_p(v) if v else np.nan)
+    return (summary["matched CI low"] > floor) & (q < alpha)

@@ -631,6 +631,19 @@ def read_frame_info(directory: str | Path) -> dict[str, pd.DataFrame]:
             for name, table in info.groupby("stimulus", sort=False)}
 
 
+def frame_sources(allen_cache: str | Path, stimulus: str) -> np.ndarray | None:
+    """The source (clip or photograph) of each frame of ``stimulus`` in a simulated world's Allen cache, by
+    frame id; None for a cache without the simulated world's stimulus tables (a real Allen cache, whose
+    natural scenes are each their own photograph)."""
+    directory = Path(allen_cache) / STIMULUS_FOLDER
+    if not (directory / FRAME_INFO_FILE).is_file():
+        return None
+    info = read_frame_info(directory)
+    if stimulus not in info:
+        raise KeyError(f"the simulated world has no stimulus {stimulus!r} (it has {sorted(info)})")
+    return info[stimulus].set_index("frame")["source"].sort_index().to_numpy()
+
+
 def load_stimuli(directory: str | Path) -> StimulusSet:
     """Read what :func:`save_stimuli` wrote, after checking every file against its sidecar."""
     directory = Path(directory)
