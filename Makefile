@@ -18,9 +18,13 @@ html: $(STAMP)                                        ## build the HTML book fro
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 	@echo "book: $(CURDIR)/_build/html/index.html"
 
-# the two xdist workers of `make test` share the cores: OpenMP threads that sleep instead of spinning while they
-# wait keep each side from stealing the other's time (same results; benchmarks/omp_wait_policy.py)
+# the two xdist workers of `make test` share the cores: one thread each (the chain gains nothing from a second
+# thread, and two workers with two threads each fight over two cores: benchmarks/worker_threads.py), and OpenMP
+# threads that sleep instead of spinning while they wait (same results; benchmarks/omp_wait_policy.py)
 test: export OMP_WAIT_POLICY := PASSIVE
+test: export OMP_NUM_THREADS := 1
+test: export OPENBLAS_NUM_THREADS := 1
+test: export MKL_NUM_THREADS := 1
 test: $(STAMP) browser                                ## unit tests + nbval over book/*.ipynb
 	$(BIN)/python -m pytest tests book --nbval-lax --nbval-current-env \
 	    --sanitize-with tests/nbval_sanitize.cfg -p no:randomly -n 2 --dist loadscope

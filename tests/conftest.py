@@ -110,6 +110,10 @@ _DATA_CHAPTERS = ("00_setup", "01_preprocess", "02_targets")
 LATE_LANE_NEEDS = {"book/05_scaling.ipynb": _DATA_CHAPTERS, "book/06_cell_types.ipynb": _DATA_CHAPTERS,
                    "book/07_sae_concepts.ipynb": _DATA_CHAPTERS}
 LATE_LANE = tuple(LATE_LANE_NEEDS)
+#: unit tests long enough to unbalance the lanes (the paper chain on stand-ins: minutes); queued after the late
+#: lane's notebooks, so that the first worker takes them once chapter 08 is done instead of the second worker
+#: running them before chapter 05
+LONG_UNIT_TESTS = ("tests/test_paper_chain.py",)
 #: how long a notebook (or a book reader) waits for the notebooks it needs before it fails
 NOTEBOOK_WAIT_S = 45 * 60
 
@@ -122,21 +126,26 @@ def _notebook(item) -> str | None:
 
 def _lane(nodeid: str) -> str:
     path = nodeid.split("::", 1)[0]
-    if path in LATE_LANE or path in BOOK_READERS:
+    if path in LATE_LANE:
         return "book-late"
+    if path in BOOK_READERS:
+        return "book-readers"
     return "book" if path.startswith("book/") else path
 
 
+#: the order in which the lanes' work is queued (unlisted scopes: the unit tests, rank 1)
+LANE_RANK = {"book": 0, "book-late": 2, **dict.fromkeys(LONG_UNIT_TESTS, 3), "book-readers": 4}
+
+
 def pytest_collection_modifyitems(session, config, items):
-    """Order: notebooks 00-04 and 08, the unit tests, the late lane's notebooks, then the tests marked
-    ``after_notebooks`` (they read what the notebooks wrote)."""
+    """Order: notebooks 00-04 and 08, the unit tests, the late lane's notebooks, the long unit tests, then the
+    tests marked ``after_notebooks`` (they read what the notebooks wrote)."""
     late = [item for item in items if item.get_closest_marker("after_notebooks")]
     unlisted = sorted({str(item.path.relative_to(ROOT)) for item in late} - set(BOOK_READERS))
     if unlisted:
         raise pytest.UsageError(f"{unlisted} read what the notebooks wrote (after_notebooks): add them to BOOK_READERS "
                                 "in tests/conftest.py, so that they run after the notebooks")
-    rank = {"book": 0, "book-late": 2}
-    order = {id(item): (rank.get(_lane(item.nodeid), 1) + (1 if item in late else 0), i) for i, item in enumerate(items)}
+    order = {id(item): (LANE_RANK.get(_lane(item.nodeid), 1) + (2 if item in late else 0), i) for i, item in enumerate(items)}
     items[:] = sorted(items, key=lambda item: order[id(item)])
     config._neurrator_notebooks = list(dict.fromkeys(n for n in map(_notebook, items) if n))
 
@@ -205,9 +214,9 @@ class NotebookLanes:
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """``make test`` runs two xdist workers. One executes notebooks 00-04 and 08 in order; the other takes the unit
-    tests, a module at a time (its fixtures are built once), then notebooks 05-07 (they need 00-02, not 03 or 04)
-    and the tests that read what the notebooks wrote; the order is the collection's
-    (:func:`pytest_collection_modifyitems`), not xdist's largest-scope-first."""
+    tests, a module at a time (its fixtures are built once), then notebooks 05-07 (they need 00-02, not 03 or 04);
+    the long unit tests and the tests that read what the notebooks wrote go to whichever worker is free first. The
+    order is the collection's (:func:`pytest_collection_modifyitems`), not xdist's largest-scope-first."""
     from xdist.scheduler import LoadScopeScheduling
 
     class TwoNotebookLanes(LoadScopeScheduling):

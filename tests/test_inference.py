@@ -141,6 +141,7 @@ def test_exclusion_zone_knn_purity_of_a_temporal_neighbour_predictor_is_at_chanc
     assert excluded < 0.2 + 0.1
     codes = np.hstack([np.eye(5)[labels[held_out]] * 10, 0.1 * neighbour_prediction])
     assert metrics.knn_purity(codes, labels[held_out], k=5, positions=held_out, exclude_within=20) > 0.9
+    assert np.isnan(metrics.knn_purity(codes, labels[held_out], k=5, positions=held_out, exclude_within=len(drift)))
 
 
 def test_exclusion_zone_cka_of_two_unrelated_slow_signals_is_low():
@@ -158,3 +159,4 @@ def test_exclusion_zone_cka_of_two_unrelated_slow_signals_is_low():
     assert metrics.linear_cka(x, y, positions=frames, exclude_within=0) == pytest.approx(plain)
     with pytest.raises(ValueError, match="positions"):
         metrics.linear_cka(x, y, exclude_within=3)
+    assert np.isnan(metrics.linear_cka(x, y, positions=frames, exclude_within=n))

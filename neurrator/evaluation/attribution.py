@@ -24,10 +24,11 @@ from scipy import stats
 
 def which_population(embeddings: np.ndarray, labels: Sequence[str], frames: Sequence[int], *, n_splits: int = 5,
                      n_permutations: int = 200, seed: int = 0, C: float = 1.0) -> dict:
-    """Cross-validated accuracy (the mean over the frame-grouped folds), chance, per-fold accuracies and
-    ``confusion`` (true × predicted); the permutation p over ``n_permutations`` within-frame shuffles, its floor
-    ``resolution`` (1 / (n_permutations + 1)) and the permuted accuracies' mean. ``n_permutations=0`` skips the
-    permutation test (p, resolution and permuted mean nan): the accuracy alone, e.g. of a control draw."""
+    """Cross-validated accuracy (the mean over the frame-grouped folds), chance, per-fold accuracies, the number of
+    narrations ``n`` and of ``frames``, and ``confusion`` (true × predicted); the permutation p over
+    ``n_permutations`` within-frame shuffles, its floor ``resolution`` (1 / (n_permutations + 1)) and the permuted
+    accuracies' mean. ``n_permutations=0`` skips the permutation test (p, resolution and permuted mean nan): the
+    accuracy alone, e.g. of a control draw."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import confusion_matrix
     from sklearn.model_selection import GroupKFold, cross_val_predict, permutation_test_score
@@ -53,7 +54,8 @@ def which_population(embeddings: np.ndarray, labels: Sequence[str], frames: Sequ
         p, permuted_mean, resolution = float(p), float(np.mean(permuted)), 1 / (n_permutations + 1)
     confusion = pd.DataFrame(confusion_matrix(y, predicted, labels=classes), index=classes, columns=classes)
     return {"accuracy": float(np.mean(per_fold)), "chance": 1 / len(classes), "p": p, "resolution": resolution,
-            "folds": per_fold, "permuted_mean": permuted_mean, "n": len(y), "confusion": confusion}
+            "folds": per_fold, "permuted_mean": permuted_mean, "n": len(y), "frames": int(len(np.unique(groups))),
+            "confusion": confusion}
 
 
 def against_controls(accuracy: float, control_accuracies: Sequence[float]) -> dict:

@@ -104,7 +104,8 @@ def bootstrap_top_overlap(codes: Mapping[str, np.ndarray], k: int, n_resamples: 
     every population (they share the bins); ``blocks=None`` draws single rows, which is right only where rows
     are independent (neighbouring frames' bins are not). Per population and resample, the fraction of the
     full-data top-k still in the resample's top-k. Returns that table (population, resample, overlap) and, per
-    population, the features in the top-k of every resample (in the full-data order).
+    population, the features in the top-k of every resample (in the full-data order). With fewer than 2 blocks
+    there is nothing to resample: the overlaps are nan and no feature is in every resample.
 
     Vectorised: a resample's profile is (block sums weighted by how often each block was drawn) over (rows
     drawn), one matrix product per population."""
@@ -119,8 +120,9 @@ def bootstrap_top_overlap(codes: Mapping[str, np.ndarray], k: int, n_resamples: 
         raise ValueError(f"{len(labels)} block labels for {n} bins")
     _, member = np.unique(labels, return_inverse=True)
     n_blocks = int(member.max()) + 1
-    if n_blocks < 2:
-        raise ValueError("the bins fall in one block: nothing to resample")
+    if n_blocks < 2:    # every resample would be the data itself: no evidence of stability (as inference's nan)
+        return (pd.DataFrame([{"population": name, "resample": r, "overlap": np.nan} for name in codes
+                              for r in range(n_resamples)]), {name: np.zeros(0, np.int64) for name in codes})
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, n_blocks, size=(n_resamples, n_blocks))
     offsets = np.arange(n_resamples)[:, None] * n_blocks            # times each block is drawn, per resample
@@ -201,14 +203,19 @@ def concept_validation(scores: pd.DataFrame, alpha: float = 0.05) -> pd.DataFram
     concepts = [c for c in scores.columns if c not in ("population", "feature")]
     if scores["population"].nunique() < 2 or not concepts:
         raise ValueError("concept validation needs at least two populations and one concept column")
-    rows = []
-    for concept in concepts:
-        for name, own in scores.groupby("population", sort=False):
-            rest = scores.loc[scores["population"] != name, concept].to_numpy(float)
-            mine = own[concept].to_numpy(float)
-            test = stats.ttest_ind(mine, rest, equal_var=False)
-            rows.append({"concept": concept, "population": name, "n": len(mine), "mean": mine.mean(),
-                         "others' mean": rest.mean(), "t": float(test.statistic), "p": float(test.pvalue)})
+    values = scores[concepts].to_numpy(float)
+    names = scores["population"].to_numpy()
+    populations = list(pd.unique(names[pd.notna(names)]))
+    own = [values[names == name] for name in populations]
+    rest = [values[names != name] for name in populations]
+    summary = lambda groups: (np.array([g.mean(0) for g in groups]), np.array([g.std(0, ddof=1) for g in groups]),
+                              np.array([len(g) for g in groups])[:, None])
+    (mean, std, n), (rest_mean, rest_std, rest_n) = summary(own), summary(rest)
+    with np.errstate(invalid="ignore", divide="ignore"):        # one call for every (population, concept)
+        test = stats.ttest_ind_from_stats(mean, std, n, rest_mean, rest_std, rest_n, equal_var=False)
+    rows = [{"concept": concept, "population": name, "n": int(n[i, 0]), "mean": mean[i, j], "others' mean": rest_mean[i, j],
+             "t": float(test.statistic[i, j]), "p": float(test.pvalue[i, j])}
+            for j, concept in enumerate(concepts) for i, name in enumerate(populations)]
     table = pd.DataFrame(rows)
     finite = np.isfinite(table["p"].to_numpy())
     table["q (BH)"] = np.nan
@@ -271,7 +278,7 @@ def control_null(statistic: Callable[[Mapping[str, str]], Mapping[str, float]], 
     many drawn at random (p = (1 + #at least as extreme) / (1 + drawn)). A claim about the cell types as a group
     is testable with few draws per type, where a single type's p cannot go below 1 / (draws + 1).
 
-    Returns one row per type (and "all types"): value, controls' mean / min / max, draws, p and ``p floor``
+    Returns one row per type (and "all types"): value, control mean / min / max, draws, p and ``p floor``
     (the smallest p the comparison can give)."""
     if alternative not in ALTERNATIVES:
         raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
@@ -292,8 +299,8 @@ def control_null(statistic: Callable[[Mapping[str, str]], Mapping[str, float]], 
         null = null[np.isfinite(null)]
         draws = len(null)
         p = float((1 + _extreme(null, value, alternative).sum()) / (1 + draws)) if draws and np.isfinite(value) else np.nan
-        return {"value": value, "controls' mean": null.mean() if len(null) else np.nan,
-                "controls' min": null.min() if len(null) else np.nan, "controls' max": null.max() if len(null) else np.nan,
+        return {"value": value, "control mean": null.mean() if len(null) else np.nan,
+                "control min": null.min() if len(null) else np.nan, "control max": null.max() if len(null) else np.nan,
                 "draws": int(draws), "p": p, "p floor": 1 / (1 + draws) if draws else np.nan}
 
     seen = values(observed)

@@ -65,7 +65,8 @@ def linear_cka(x: np.ndarray, y: np.ndarray, positions: np.ndarray | None = None
 
     ``exclude_within`` k > 0: the alignment of the centred Gram matrices counts only pairs of items more than
     k frames apart (``positions``: each item's frame), so that two representations that share nothing but a
-    movie's slow drift (neighbouring frames resemble each other in both) do not align."""
+    movie's slow drift (neighbouring frames resemble each other in both) do not align; nan where no pair is that
+    far apart."""
     x, y = _flat(x), _flat(y)
     if len(x) != len(y):
         raise ValueError(f"CKA needs the same items: {len(x)} vs {len(y)}")
@@ -75,6 +76,8 @@ def linear_cka(x: np.ndarray, y: np.ndarray, positions: np.ndarray | None = None
     if far is None:
         cross = np.linalg.norm(x.T @ y) ** 2
         return float(cross / (np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)))
+    if not far.any():                 # every pair is inside the zone
+        return float("nan")
     k, l = x @ x.T, y @ y.T
     return float((k * l)[far].sum() / np.sqrt((k * k)[far].sum() * (l * l)[far].sum()))
 
@@ -133,7 +136,8 @@ def knn_purity(embeddings: np.ndarray, labels: np.ndarray, k: int = 5, positions
 
     ``exclude_within`` k > 0: neighbours are sought only among items more than that many frames away
     (``positions``: each item's frame), so that temporally adjacent frames, similar because a movie changes
-    slowly and labelled alike because they show the same shot, cannot make up the purity."""
+    slowly and labelled alike because they show the same shot, cannot make up the purity; nan where some item
+    has fewer than k items beyond the zone."""
     x = _flat(embeddings)
     labels = np.asarray(labels)
     if k >= len(x):
@@ -143,8 +147,8 @@ def knn_purity(embeddings: np.ndarray, labels: np.ndarray, k: int = 5, positions
     np.fill_diagonal(sims, -np.inf)
     far = _far_pairs(len(x), positions, exclude_within)
     if far is not None:
-        if far.sum(1).min() < k:
-            raise ValueError(f"an item has fewer than k={k} items beyond +-{exclude_within} frames")
+        if far.sum(1).min() < k:      # the zone leaves some item too few candidates: not measurable
+            return float("nan")
         sims[~far] = -np.inf
     neighbours = np.argsort(-sims, axis=1, kind="stable")[:, :k]
     return float(np.mean(labels[neighbours] == labels[:, None]))
