@@ -512,7 +512,7 @@ if {"all", "visual cortex"} <= set(crossing.index) and crossing.loc[["all", "vis
     everything, visual = crossing.loc["all", "crossing"], crossing.loc["visual cortex", "crossing"]
     visual_share = len(set(pool_units["visual cortex"]) | set(pool_units.get("LGd", []))) / len(pool_units["all"])
     lag = (f"The paper found the all-neurons pool lagging the visual pools; here it crosses "
-           f"{'later than' if everything > visual else 'no later than'} visual cortex ({everything:.0f} vs {visual:.0f} "
+           f"{'later than' if everything > visual else 'no later than'} visual cortex ({everything:.1f} vs {visual:.1f} "
            f"units); {visual_share:.0%} of its units are in visual cortex or LGd, so a random draw from it is mostly "
            "a draw of visual units.")
 else:

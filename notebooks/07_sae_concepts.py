@@ -244,8 +244,8 @@ control_names = [f"{t} control 0" for t in cell_types if len(members[t]) > 1]   
 floor = 1 / (n_draws + 1)
 glue("draws_text", f"{n_draws} draws per type, so a single type's p against its draws cannot go below 1/{n_draws + 1} = "
      f"{floor:.3f}" + (f", above 0.05: no single cell type can be shown to beat its controls in this run (that needs "
-                       f"{int(1 / 0.05)} draws or more; chapter 06's parameter `controls`), only the {len(cell_types)} "
-                       f"types together (p floor 1/{np.prod([len(m) for m in members.values()])})"
+                       f"{int(1 / 0.05)} draws or more: this chapter's `control_draws`, up to chapter 06's `controls`), "
+                       f"only the {len(cell_types)} types together (p floor 1/{np.prod([len(m) for m in members.values()])})"
                        if floor >= 0.05 else ""), display=False)
 
 # %%
