@@ -696,7 +696,7 @@ else:
 
 # %%
 def null_record(table, counts):
-    """An against-controls table: p within a factor of 10, the number of draws exactly, and (``counts``: values that
+    """An against-controls table: p within the P_VALUE tolerance, the number of draws exactly, and (``counts``: values that
     are counts of SAE features) the value and the draws' mean as feature counts."""
     return results.table_record(table.round(3), {"draws": results.EXACT, "p": results.P_VALUE} | (
         dict.fromkeys(["value", "control mean"], results.FEATURES) if counts else {}))
