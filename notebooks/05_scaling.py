@@ -46,7 +46,7 @@ sizes = [3, 10, 30, 100, 300, 1000, 3000]   # population sizes (each pool also g
 draws = 5                         # independent random draws of units per size
 windows_per_frame = 2             # test windows per held-out frame in the sweep (None: all of them)
 retrain_pool = "VISp"             # the mask-vs-retrained check: a pool ...
-retrain_sizes = [30, 100]         # ... and its sizes, each trained on the subset alone
+retrain_sizes = [30]              # ... and its sizes, each trained on the subset alone (each costs a training)
 n_boot = 1000                     # bootstrap resamples of the floor crossing
 scheduler = None                  # the sweep's points: None here, one by one; "local": a Dask cluster on this machine;
                                   # "tcp://host:8786": a running Dask scheduler (each worker loads the narrator once)

@@ -68,13 +68,24 @@ SMALL_WORLD = dict(genotypes=("wt", "Pvalb", "Sst"), units_per_session=100, movi
 
 
 @pytest.fixture(scope="session")
-def small_world(tmp_path_factory):
-    """``(cache_dir, WorldConfig)`` of a small simulated world; read-only (copy it to change it)."""
+def small_world(tmp_path_factory, worker_id):
+    """``(cache_dir, WorldConfig)`` of a small simulated world; read-only (copy it to change it). Simulated once per
+    run: the xdist workers share it (the first builds it under a lock, the other reads it back), so the worker
+    that runs the paper chain does not spend minutes simulating it again."""
+    import shutil
+
+    from filelock import FileLock
+
     from neurrator.world.simulate import WorldConfig, simulate_world
 
     config = WorldConfig(**SMALL_WORLD)
-    path = tmp_path_factory.mktemp("allen_world")
-    simulate_world(path, config, progress=False)
+    root = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    path, done = root / "allen_world_shared", root / "allen_world_shared.done"
+    with FileLock(str(root / "allen_world_shared.lock")):
+        if not done.is_file():
+            shutil.rmtree(path, ignore_errors=True)       # a half-built world of an interrupted worker
+            simulate_world(path, config, progress=False)
+            done.touch()
     return path, config
 
 

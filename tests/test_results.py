@@ -29,12 +29,13 @@ def _recorded(table):
 def test_tolerance_kinds():
     assert results.SBERT_MEAN.accepts(0.67, 0.71) and not results.SBERT_MEAN.accepts(0.67, 0.60)
     assert results.RANK.accepts(319, 322) and results.RANK.accepts(433, 432)
-    assert not results.RANK.accepts(51, 80)                 # 51 * 0.15 + 5 = 12.65 ranks at most
+    assert not results.RANK.accepts(51, 80)                 # 51 * 0.25 + 5 = 17.75 ranks at most
+    assert results.DISTINCT.accepts(21, 24) and not results.DISTINCT.accepts(21, 28)   # 3 + 0.15 * 21 = 6.15
     assert results.P_VALUE.accepts(0.0005, 1e-9)            # both below the 0.001 floor
     assert results.P_VALUE.accepts(0.021, 0.5) and not results.P_VALUE.accepts(0.0021, 0.5)   # two decades
     assert results.EXACT.accepts("a", "a") and not results.EXACT.accepts(3, 4)
     assert Tolerance(0.1).accepts(float("nan"), float("nan")) and not Tolerance(0.1).accepts(0.1, float("nan"))
-    assert results.RANK.describe() == "±5 + ±15%"
+    assert results.RANK.describe() == "±5 + ±25%"
 
 
 def test_identical_and_noisy_runs_pass():

@@ -19,7 +19,6 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from neurrator.evaluation import inference
 from neurrator.evaluation.sbert import embed_sentences
@@ -127,18 +126,6 @@ def score_narrations(model, narrations: Sequence[str], references: Sequence[str]
     })
 
 
-def bootstrap_ci(values: Sequence[float], n_resamples: int = 2000, confidence: float = 0.95,
-                 seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap confidence interval of the mean over independent values (e.g. draws or sessions,
-    never frames: :func:`neurrator.evaluation.inference.block_bootstrap_ci`); ``(nan, nan)`` for fewer than 2."""
-    values = np.asarray(values, dtype=np.float64)
-    if len(values) < 2:
-        return float("nan"), float("nan")
-    res = stats.bootstrap((values,), np.mean, n_resamples=n_resamples, confidence_level=confidence,
-                          method="percentile", random_state=np.random.default_rng(seed))
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
-
-
 def fraction_distinct(sentences: Sequence[str]) -> float:
     """Distinct sentences / sentences (nan when there are none)."""
     sentences = list(sentences)
@@ -159,10 +146,6 @@ def matched_vs_shuffled(scores: pd.DataFrame, frame_column: str = "frame", seed:
         blocks = inference.frame_blocks(scores[frame_column].to_numpy(), diff)
     result = inference.paired_block_test(scores["matched"], scores["shuffled"], blocks, alternative="greater", seed=seed)
     return {**result, "block_frames": blocks.length or 0, "blocks_": blocks}
-
-
-def format_p(p: float) -> str:
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def parse_p(p: str) -> float:
