@@ -323,7 +323,7 @@ def test_save_read_roundtrip(recording, data_dir):
     allen.save_recording(recording, path)
     meta = check_artifact(path, made_by="01_preprocess")
     assert meta["params"]["stimuli"] == list(recording.extra["stimuli"])
-    assert meta["params"]["cache_dir"] == recording.extra["cache_dir"]
+    assert meta["params"]["source"] == recording.extra["nwb_sha256"] == allen.session_file_identity(recording.extra["nwb_path"])
     back = allen.read_recording(path, params=allen.recording_params(recording))
     assert (back.session_id, back.genotype) == (recording.session_id, recording.genotype)
     pd.testing.assert_frame_equal(back.units, recording.units)
@@ -379,6 +379,26 @@ def test_ensure_recording_reads_the_copy_or_loads_once(recording, cache_dir, dat
     again = allen.ensure_recording(layout, recording.session_id, progress=False)
     assert len(calls) == 1  # read from the processed copy
     pd.testing.assert_frame_equal(again.units, recording.units)
+
+
+def test_a_moved_data_directory_reuses_its_copies_and_a_changed_session_file_does_not(recording, cache_dir, tmp_path,
+                                                                                      monkeypatch):
+    calls = []
+    monkeypatch.setattr(allen, "load_recording", lambda *a, **k: calls.append(a[1]) or recording)
+    first = tmp_path / "first"
+    shutil.copytree(cache_dir, first / "cache")
+    allen.ensure_recording(DataLayout.resolve(first / "data", "demo", first / "cache"), recording.session_id,
+                           progress=False)
+    assert len(calls) == 1
+    shutil.move(first, tmp_path / "moved")                     # data directory and cache moved together
+    moved = DataLayout.resolve(tmp_path / "moved" / "data", "demo", tmp_path / "moved" / "cache")
+    allen.ensure_recording(moved, recording.session_id, progress=False)
+    assert len(calls) == 1                                     # read from the processed copy, not the cache again
+    nwb = allen.session_nwb_path(allen.open_cache(moved.allen_cache), recording.session_id)
+    with open(nwb, "ab") as handle:                            # the session file changed (e.g. a re-simulated world)
+        handle.write(b"\0")
+    allen.ensure_recording(moved, recording.session_id, progress=False)
+    assert len(calls) == 2
 
 
 def test_session_pools_counts_each_processed_session(recording, data_dir):

@@ -40,12 +40,18 @@ def commands(program: str) -> list[tuple[str, list[str]]]:
 
 
 @functools.cache
-def declared(source: Path) -> frozenset[str]:
-    return frozenset(declared_parameters(read_source(source)))
+def _declared(source: Path) -> tuple[tuple[str, str], ...]:
+    return tuple(declared_parameters(read_source(source)).items())
+
+
+def declared(source: Path) -> dict[str, str]:
+    """The notebook's parameters and their default expressions (the kinds their values are checked against)."""
+    return dict(_declared(source))
 
 
 def check_run_command(argv: list[str]) -> None:
-    """Raise if ``neurrator run argv`` would be refused: unknown notebooks or undeclared parameters."""
+    """Raise if ``neurrator run argv`` would be refused: unknown notebooks, undeclared parameters or values of the
+    wrong kind."""
     args = build_parser().parse_args(["run", *argv])
     chain = chain_sources(ROOT)
     keys = [str(ROOT / key) if key.endswith(".py") else key for key in args.notebooks]

@@ -83,6 +83,33 @@ def test_unknown_parameter_is_refused_before_anything_runs(project):
     assert not (project / "runs").exists()
 
 
+def test_a_value_of_the_wrong_kind_is_one_line_before_any_kernel_starts(project):
+    nbs = project / "notebooks"
+    _notebook(nbs / "03_after.py", "seed = 0\nguard_frames = [3, 15]\nsession_id = None\nfractions = [0.7, 0.3]\n",
+              "print('never')\n")
+    for params, message in [({"guard_frames": -3}, r"parameter guard_frames of 03_after must be a list \(its default: "
+                                                   r"\[3, 15\]\), got -3$"),
+                            ({"guard_frames": [2.7]}, r"guard_frames .*: each item a whole number, got \[2.7\]$"),
+                            ({"scale": "2"}, r"parameter scale of 01_first must be a whole number .*got '2'$"),
+                            ({"seed": True}, r"parameter seed of 03_after must be a whole number .*got True$")]:
+        with pytest.raises(ValueError, match=message):
+            run_chain(chain_sources(project), params, runs_dir=project / "runs", progress=False)
+    assert not (project / "runs").exists()
+    from neurrator.book.runner import check_parameters, declared_parameters, read_source
+
+    declared = {s: declared_parameters(read_source(s)) for s in chain_sources(project)}
+    check_parameters({"session_id": 123, "fractions": [1, 0], "guard_frames": None, "scale": 4}, declared)  # all fine
+
+
+def test_bad_yaml_names_the_file_and_line(tmp_path):
+    params_file = tmp_path / "p.yaml"
+    params_file.write_text("scale: 5\nlabel: [unclosed\n")
+    with pytest.raises(ValueError, match=r"p.yaml is not valid YAML at line 3, column 1: "):
+        parse_parameters([], params_file)
+    with pytest.raises(ValueError, match=r"-p label '\[x': not a YAML value"):
+        parse_parameters([("label", "[x")])
+
+
 def test_cli_reports_failure_and_unknown_parameter(project):
     def cli(*args):
         return subprocess.run([sys.executable, "-m", "neurrator", "run", "--project", str(project), "-q", *args],
@@ -90,6 +117,10 @@ def test_cli_reports_failure_and_unknown_parameter(project):
 
     bad = cli("-p", "nope", "1")
     assert bad.returncode == 1 and "unknown parameter(s) nope" in bad.stderr
+    (project / "p.yaml").write_text("scale: [1\n")
+    bad_yaml = cli("-f", str(project / "p.yaml"))
+    assert bad_yaml.returncode == 1 and bad_yaml.stderr.startswith("error: ") and "Traceback" not in bad_yaml.stderr
+    assert "p.yaml is not valid YAML at line 2" in bad_yaml.stderr and len(bad_yaml.stderr.strip().splitlines()) == 1
     failed = cli()
     assert failed.returncode == 1
     assert "notebook 02_broken failed in cell 3 of 02_broken.py" in failed.stderr and "[1/3] 01_first" in failed.stdout

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -94,6 +96,22 @@ def test_interrupted_write_leaves_no_valid_store(tmp_path, frames):
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(ArtifactError, match="missing"):
         store.open("movie")
+
+
+def test_a_same_size_corruption_is_refused_and_rebuilt_never_kept(tmp_path, frames):
+    store, backend = PatchTargetStore(tmp_path), ProjectionBackend()
+    path = store.write("movie", frames, backend, progress=False)
+    good = np.asarray(store.open("movie")).copy()
+    time.sleep(0.05)                                    # past the file system's timestamp granularity, as a real edit
+    with open(path, "r+b") as handle:                   # rows zeroed inside the file: its size is unchanged
+        handle.seek(path.stat().st_size - 256)
+        handle.write(bytes(256))
+    with pytest.raises(ArtifactError, match="does not match its sidecar.*02_targets"):
+        store.open("movie")
+    calls = backend.calls
+    store.write("movie", frames, backend, progress=False)   # chapter 02 re-run: the corrupt store is rebuilt
+    assert backend.calls > calls
+    np.testing.assert_array_equal(np.asarray(store.open("movie")), good)
 
 
 def test_rows_keep_request_order_and_check_bounds(tmp_path, frames):

@@ -82,6 +82,17 @@ def test_same_seed_same_model_and_history(movie, fitted):
     assert not torch.equal(weights(other), weights(fitted))
 
 
+def test_a_truncated_checkpoint_is_set_aside_named_and_training_starts_over(movie, fitted, tmp_path):
+    data, targets = movie
+    SpikeDecoder("patches", TINY, FAST, checkpoint_dir=tmp_path, progress=False).fit(data.train, data.val, targets)
+    checkpoint = tmp_path / "last.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:1000])       # cut short (a full disk, a killed copy)
+    with pytest.warns(UserWarning, match=r"checkpoint .*last.pt is unreadable .*moved to last.pt.unreadable, training starts over"):
+        again = SpikeDecoder("patches", TINY, FAST, checkpoint_dir=tmp_path, progress=False).fit(data.train, data.val, targets)
+    assert torch.equal(weights(again), weights(fitted))          # trained from the start, to the same weights
+    assert (tmp_path / "last.pt.unreadable").stat().st_size == 1000 and checkpoint.is_file()
+
+
 def test_interrupted_run_resumes_to_the_same_weights(movie, fitted, tmp_path):
     data, targets = movie
     per_epoch = -(-len(data.train) // FAST.batch_size) + 1          # training batches + one validation read

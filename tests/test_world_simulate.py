@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import SMALL_WORLD
 from neurrator.data.allen import open_cache
-from neurrator.world.simulate import WorldConfig, layout_session, load_ground_truth, simulate_session, simulate_world
+from neurrator.world.simulate import (WorldConfig, layout_session, load_ground_truth, simulate_session, simulate_world,
+                                      world_is_current)
 from neurrator.world.stimuli import STIMULUS_FOLDER, frame_contents, load_stimuli
 
 CONFIG = WorldConfig(**SMALL_WORLD)
@@ -134,8 +139,23 @@ def test_session_simulation_is_deterministic():
 
 
 def test_bad_genotype(tmp_path):
-    with pytest.raises(ValueError, match="unknown genotype"):
-        simulate_world(tmp_path, WorldConfig(genotypes=("Gad2",)), progress=False)
+    with pytest.raises(ValueError, match=r"genotypes: unknown \['Gad2'\], use \['Pvalb', 'Sst', 'Vip', 'wt'\]"):
+        WorldConfig(genotypes=("Gad2",))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name, value", [("scene_repeats", [6, 7]), ("units_per_session", "240"),
+                                         ("movie_one_repeats", -5), ("scene_repeats", 6.5), ("n_scenes", True)])
+def test_a_bad_world_parameter_is_one_line_naming_it_its_range_and_the_value(name, value):
+    with pytest.raises(ValueError, match=rf"^world parameter {name} must be a whole number >= \d+, got {re.escape(repr(value))}$"):
+        WorldConfig(**{name: value})
+
+
+def test_world_parameters_from_yaml_are_plain_ints_and_a_list_of_genotypes_is_kept_as_a_tuple():
+    config = WorldConfig(units_per_session=np.int64(12), genotypes=["wt", "Sst"])
+    assert type(config.units_per_session) is int and config.genotypes == ("wt", "Sst")
+    with pytest.raises(ValueError, match="genotypes must be a non-empty list"):
+        WorldConfig(genotypes="wt")
 
 
 def test_simulated_session_ids_stay_out_of_the_allen_range():
@@ -162,3 +182,36 @@ def test_a_world_is_reused_only_when_made_by_this_code_with_this_config(tmp_path
     assert not simulate.world_is_current(tmp_path, simulate.WorldConfig(units_per_session=100))
     monkeypatch.setattr(simulate, "WORLD_VERSION", simulate.WORLD_VERSION + 1)
     assert not simulate.world_is_current(tmp_path, config)                 # the simulation code changed
+
+
+def test_world_is_current_checks_every_session_file(small_world, tmp_path):
+    cache_dir = tmp_path / "cache"
+    shutil.copytree(small_world[0], cache_dir)
+    assert world_is_current(cache_dir, CONFIG)
+    assert not world_is_current(cache_dir, replace(CONFIG, seed=CONFIG.seed + 1))
+    nwb = next(cache_dir.glob("session_*/session_*.nwb"))
+    with open(nwb, "ab") as handle:                            # one session file changed since the world was made
+        handle.write(b"\0")
+    assert not world_is_current(cache_dir, CONFIG)
+    nwb.unlink()                                               # or gone
+    assert not world_is_current(cache_dir, CONFIG)
+
+
+def test_an_interrupted_simulation_leaves_the_old_world_whole(small_world, tmp_path, monkeypatch):
+    import neurrator.world.simulate as simulate
+
+    cache_dir = tmp_path / "cache"
+    shutil.copytree(small_world[0], cache_dir)
+    before = sorted(p.relative_to(cache_dir) for p in cache_dir.rglob("*"))
+
+    def half_a_world(staging, *args, **kwargs):
+        (staging / "session_1").mkdir()
+        (staging / "session_1" / "session_1.nwb").write_bytes(b"new")   # new sessions written, no ground truth yet
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(simulate, "_simulate_into", half_a_world)
+    with pytest.raises(KeyboardInterrupt):
+        simulate_world(cache_dir, replace(CONFIG, scene_repeats=CONFIG.scene_repeats + 1), progress=False)
+    assert sorted(p.relative_to(cache_dir) for p in cache_dir.rglob("*")) == before
+    assert world_is_current(cache_dir, CONFIG)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]   # no staging folder left behind

@@ -9,6 +9,8 @@ the notebook and cell; notebooks that already ran keep their outputs.
 
 from __future__ import annotations
 
+import ast
+
 import contextlib
 import copy
 import hashlib
@@ -102,12 +104,21 @@ def parse_parameters(pairs: Iterable[tuple[str, str]] = (), yaml_file: str | os.
     """Parameters from a YAML file, then ``-p key value`` pairs (values parsed as YAML scalars)."""
     params: dict[str, Any] = {}
     if yaml_file:
-        loaded = yaml.safe_load(Path(yaml_file).read_text()) or {}
+        try:
+            loaded = yaml.safe_load(Path(yaml_file).read_text()) or {}
+        except yaml.YAMLError as err:
+            where = getattr(err, "problem_mark", None)
+            line = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+            raise ValueError(f"{yaml_file} is not valid YAML{line}: {getattr(err, 'problem', None) or err}") from None
         if not isinstance(loaded, dict):
             raise ValueError(f"{yaml_file} must hold a mapping of parameter names to values")
         params.update(loaded)
     for key, value in pairs:
-        params[key] = yaml.safe_load(value) if value != "" else ""
+        try:
+            params[key] = yaml.safe_load(value) if value != "" else ""
+        except yaml.YAMLError as err:
+            raise ValueError(f"-p {key} {value!r}: not a YAML value ({getattr(err, 'problem', None) or err}); "
+                             f"quote text, e.g. -p {key} '\"{value}\"'") from None
     return params
 
 
@@ -132,7 +143,9 @@ def declared_parameters(nb: nbformat.NotebookNode) -> dict[str, Any]:
 
 
 def check_parameters(params: Mapping[str, Any], declared: Mapping[str, Mapping[str, Any]]) -> None:
-    """Refuse parameter names that no notebook declares, listing the ones that exist."""
+    """Refuse parameter names that no notebook declares, listing the ones that exist, and values whose type
+    differs from the declared default's (before any kernel starts: one line naming the parameter, the kind of
+    value its notebook takes, and the value given)."""
     known = set().union(*declared.values()) if declared else set()
     unknown = sorted(set(params) - known)
     if unknown:
@@ -140,6 +153,45 @@ def check_parameters(params: Mapping[str, Any], declared: Mapping[str, Mapping[s
             f"unknown parameter(s) {', '.join(unknown)}: no notebook in the chain declares them. "
             f"Known parameters: {', '.join(sorted(known))}"
         )
+    for source, defaults in declared.items():
+        if isinstance(defaults, Mapping):
+            for name in sorted(set(params) & set(defaults)):
+                _check_type(name, params[name], defaults[name], Path(str(source)).stem)
+
+
+#: the kinds of value a parameter may take, from its default
+_KINDS = {bool: ("true or false", (bool,)), int: ("a whole number", (int,)), float: ("a number", (int, float)),
+          str: ("text", (str,)), list: ("a list", (list, tuple)), dict: ("a mapping", (dict,))}
+
+
+def _kind(value: Any) -> tuple[str, tuple[type, ...]] | None:
+    return next((_KINDS[t] for t in (bool, int, float, str, list, dict) if isinstance(value, t)), None)
+
+
+def _accepts(kind: tuple[str, tuple[type, ...]], value: Any) -> bool:
+    return isinstance(value, kind[1]) and (bool in kind[1] or not isinstance(value, bool))
+
+
+def _check_type(name: str, value: Any, default_expression: Any, notebook: str) -> None:
+    """``value`` (or None) must be of the kind of the literal default (a default of None, or an expression, takes
+    anything); a list default whose items share a kind also fixes the kind of each item."""
+    try:
+        default = ast.literal_eval(str(default_expression))
+    except (ValueError, SyntaxError):
+        return
+    kind = _kind(default)
+    if default is None or kind is None or value is None:   # None is every notebook's "use the default behaviour"
+        return
+    shown = f"parameter {name} of {notebook} must be {kind[0]} (its default: {default_expression})"
+    if not _accepts(kind, value):
+        raise ValueError(f"{shown}, got {value!r}")
+    if isinstance(default, list) and default:
+        items = {_kind(item) for item in default}
+        if len(items) == 1 and None not in items:
+            item_kind = items.pop()
+            wrong = [item for item in value if not _accepts(item_kind, item)]
+            if wrong:
+                raise ValueError(f"{shown}: each item {item_kind[0]}, got {value!r}")
 
 
 # ---------------------------------------------------------------------------- publishing

@@ -23,7 +23,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from neurrator.artifacts import ArtifactError, check_artifact, write_artifact
+from neurrator.artifacts import ArtifactError, check_artifact, sha256_file, write_artifact
 from neurrator.data.recording import NATURAL_STIMULI, Recording
 
 SESSION_TYPE = "brain_observatory_1.1"
@@ -229,7 +229,8 @@ def load_recording(cache, session_id: int, stimuli: Sequence[str] = NATURAL_STIM
         session_id=session_id, genotype=short_genotype(full_genotype), units=units, spike_times=spike_times,
         presentations=_presentation_table(raw), optogenetic_epochs=_opto_table(opto),
         extra=dict(full_genotype=full_genotype, session_type=session_type, stimuli=stimuli,
-                   cache_dir=str(Path(cache.manifest_path).parent.resolve()), nwb_path=str(path.resolve())),
+                   cache_dir=str(Path(cache.manifest_path).parent.resolve()), nwb_path=str(path.resolve()),
+                   nwb_sha256=session_file_identity(path)),
     )
 
 
@@ -426,10 +427,16 @@ def session_pools(layout) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------- processed copy --
+def session_file_identity(path: str | os.PathLike) -> str:
+    """What a processed copy is keyed by: the content of the session's NWB (SHA-256, first 16 hex digits), not
+    where the cache is, so a moved data directory is reused and a re-simulated world is not."""
+    return sha256_file(path)[:16]
+
+
 def recording_params(recording: Recording) -> dict:
     """The sidecar parameters of a recording's processed copy."""
     return dict(format=RECORDING_FORMAT, session_id=int(recording.session_id),
-                cache_dir=recording.extra.get("cache_dir"), stimuli=list(recording.extra.get("stimuli") or []))
+                source=recording.extra.get("nwb_sha256"), stimuli=list(recording.extra.get("stimuli") or []))
 
 
 def _pack_table(table: pd.DataFrame, prefix: str, arrays: dict) -> dict:
@@ -517,8 +524,9 @@ def ensure_recording(layout, session_id: int, stimuli: Sequence[str] = NATURAL_S
     else load it once from ``layout.allen_cache`` and save it."""
     path = layout.recording(session_id)
     cache = open_cache(layout.allen_cache)
+    nwb = session_nwb_path(cache, session_id)
     params = dict(format=RECORDING_FORMAT, session_id=int(session_id),
-                  cache_dir=str(Path(cache.manifest_path).parent.resolve()), stimuli=list(stimuli))
+                  source=session_file_identity(nwb) if nwb.is_file() else None, stimuli=list(stimuli))
     try:
         return read_recording(path, params=params)
     except ArtifactError:

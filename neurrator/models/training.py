@@ -20,6 +20,7 @@ import io
 import math
 import os
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -160,6 +161,19 @@ def _targets_hash(targets: TargetRows, chunk: int = 64) -> str:
     return digest.hexdigest()[:16]
 
 
+def _readable_checkpoint(checkpoint: Path, device) -> dict | None:
+    """A training checkpoint to resume from, or None where it cannot be read (truncated or corrupt: it only saves
+    time, so it is moved aside, kept for inspection, and training starts over, saying so)."""
+    try:
+        return torch.load(checkpoint, map_location=device, weights_only=True)
+    except Exception as err:   # torch raises RuntimeError, EOFError, pickle errors ... for a broken file
+        aside = checkpoint.with_name(checkpoint.name + ".unreadable")
+        os.replace(checkpoint, aside)
+        warnings.warn(f"training checkpoint {checkpoint} is unreadable ({type(err).__name__}: {str(err)[:120]}); "
+                      f"moved to {aside.name}, training starts over", stacklevel=3)
+        return None
+
+
 class _Threads:
     """Fix torch's CPU thread count inside a block (restored after)."""
 
@@ -289,8 +303,8 @@ class SpikeDecoder:
                  "progress_score": -math.inf}
         signature = self._signature(train, val, targets)
         checkpoint = self.checkpoint_dir / "last.pt" if self.checkpoint_dir else None
-        if resume and checkpoint and checkpoint.is_file():
-            saved = torch.load(checkpoint, map_location=device, weights_only=True)
+        saved = _readable_checkpoint(checkpoint, device) if resume and checkpoint and checkpoint.is_file() else None
+        if saved is not None:
             if saved["signature"] != signature:
                 raise ArtifactError(f"checkpoint {checkpoint} was made with other data or settings; "
                                     "delete it or call fit(..., resume=False) to start over")

@@ -17,12 +17,15 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from neurrator.artifacts import LOCK_DIR
 from neurrator.world.neurons import StimulusDrives, quantize_drive, unit_drives
 from neurrator.world.population import build_probes_and_channels, build_units
 from neurrator.world.session import GENOTYPES, STIMULUS_INDEX, SimulatedSession
@@ -52,6 +55,11 @@ WORLD_VERSION = 2
 SIMULATED_SESSION_IDS = (100_000_000, 199_999_999)
 
 
+#: the smallest value of each whole-number world parameter (a movie or scene set may be left out with 0 repeats)
+WORLD_COUNT_MINIMA = {"units_per_session": 1, "movie_one_repeats": 1, "movie_three_repeats": 0, "movie_three_frames": 1,
+                      "scene_repeats": 0, "n_scenes": 1, "opto_trials_per_condition": 1, "seed": 0, "first_session_id": 0}
+
+
 @dataclass
 class WorldConfig:
     """Sizes of the simulated world; the defaults keep the demo book fast."""
@@ -68,6 +76,18 @@ class WorldConfig:
     first_session_id: int = SIMULATED_SESSION_IDS[0]
 
     def __post_init__(self):
+        for name, least in WORLD_COUNT_MINIMA.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+                raise ValueError(f"world parameter {name} must be a whole number >= {least}, got {value!r}")
+            setattr(self, name, int(value))
+        if isinstance(self.genotypes, str) or not all(isinstance(g, str) for g in self.genotypes) or not self.genotypes:
+            raise ValueError(f"world parameter genotypes must be a non-empty list of {sorted(GENOTYPES)}, "
+                             f"got {self.genotypes!r}")
+        unknown = sorted(set(self.genotypes) - set(GENOTYPES))
+        if unknown:
+            raise ValueError(f"world parameter genotypes: unknown {unknown}, use {sorted(GENOTYPES)}")
+        self.genotypes = tuple(self.genotypes)
         last = self.first_session_id + 17 * (len(self.genotypes) - 1)
         if not (SIMULATED_SESSION_IDS[0] <= self.first_session_id and last <= SIMULATED_SESSION_IDS[1]):
             raise ValueError(f"simulated session ids {self.first_session_id}..{last} leave the range "
@@ -353,21 +373,38 @@ def simulate_session(layout: SessionLayout, config: WorldConfig, raw_drives: dic
 # ------------------------------------------------------------------------------------------ world
 
 
-def _stimulus_set(stimulus_dir: Path, config: WorldConfig, progress: bool):
-    """The stimuli for ``config``: reused from ``stimulus_dir`` when built with the same parameters."""
+def _stimulus_set(stimulus_dir: Path, config: WorldConfig, progress: bool, reuse: Path | None = None):
+    """The stimuli for ``config`` in ``stimulus_dir``: copied from ``reuse`` (the old world's) when they were built
+    with the same parameters, else built."""
     from neurrator.artifacts import ArtifactError
     from neurrator.world.stimuli import build_stimuli, load_stimuli, save_stimuli
 
     wanted = {"movie_three_frames": config.movie_three_frames, "n_scenes": config.n_scenes, "seed": config.seed}
-    try:
-        stimuli = load_stimuli(stimulus_dir)
-        if all(stimuli.params.get(k) == v for k, v in wanted.items()):
-            return stimuli
-    except ArtifactError:
-        pass
+    for source in [stimulus_dir, reuse]:
+        try:
+            stimuli = load_stimuli(source) if source is not None else None
+        except ArtifactError:
+            continue
+        if stimuli is not None and all(stimuli.params.get(k) == v for k, v in wanted.items()):
+            if source != stimulus_dir:
+                shutil.copytree(source, stimulus_dir, ignore=shutil.ignore_patterns(LOCK_DIR, ".*.tmp"),
+                                dirs_exist_ok=True)
+            return load_stimuli(stimulus_dir)
     stimuli = build_stimuli(config.movie_three_frames, config.n_scenes, seed=config.seed, progress=progress)
     save_stimuli(stimuli, stimulus_dir)
     return stimuli
+
+
+def _swap_in(staging: Path, cache_dir: Path) -> None:
+    """Replace ``cache_dir`` by the finished ``staging`` folder: two renames, so a reader sees the old world or the
+    new one (an interruption between them leaves no world at ``cache_dir``, which is simulated again)."""
+    old = None
+    if cache_dir.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{cache_dir.name}.", suffix=".old", dir=cache_dir.parent))
+        os.replace(cache_dir, old / cache_dir.name)
+    os.replace(staging, cache_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def simulate_world(cache_dir: str | os.PathLike, config: WorldConfig | None = None, progress: bool = True,
@@ -377,7 +414,23 @@ def simulate_world(cache_dir: str | os.PathLike, config: WorldConfig | None = No
     allensdk reads the first session back and it is compared with what was simulated (units, spikes,
     stimuli, optotagging); ``validate_all=True`` does so for every session (about 30 s each).
     """
+    from neurrator.world.stimuli import STIMULUS_FOLDER
 
+    config = config or WorldConfig()      # validated when it is made (WorldConfig.__post_init__)
+    cache_dir = Path(cache_dir).absolute()
+    cache_dir.parent.mkdir(parents=True, exist_ok=True)
+    # the whole world is written beside the old one and swapped in when complete: an interrupted simulation leaves
+    # the old world as it was, never new sessions beside the old ground truth
+    staging = Path(tempfile.mkdtemp(prefix=f".{cache_dir.name}.", suffix=".new", dir=cache_dir.parent))
+    try:
+        manifest = _simulate_into(staging, config, progress, validate_all, reuse=cache_dir / STIMULUS_FOLDER)
+        _swap_in(staging, cache_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return cache_dir / manifest.name
+
+
+def _simulate_into(cache_dir: Path, config: WorldConfig, progress: bool, validate_all: bool, reuse: Path) -> Path:
     from tqdm import tqdm
 
     from neurrator.artifacts import write_artifact
@@ -386,13 +439,7 @@ def simulate_world(cache_dir: str | os.PathLike, config: WorldConfig | None = No
         MOVIE_NUMBERS, link_movie_template, session_nwb_path, write_manifest, write_session_nwb, write_tables,
         write_templates)
 
-    config = config or WorldConfig()
-    unknown = sorted(set(config.genotypes) - set(GENOTYPES))
-    if unknown:
-        raise ValueError(f"unknown genotype(s) {unknown}: use {sorted(GENOTYPES)}")
-    cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    stimuli = _stimulus_set(cache_dir / STIMULUS_FOLDER, config, progress)
+    stimuli = _stimulus_set(cache_dir / STIMULUS_FOLDER, config, progress, reuse=reuse)
     drives = {name: StimulusDrives.from_frames(frames, stimuli.frame_info[name]["vehicle"].to_numpy(bool))
               for name, frames in tqdm(stimuli.arrays().items(), desc="stimulus features", disable=not progress)}
     layouts = [layout_session(k, genotype, config) for k, genotype in enumerate(config.genotypes)]
@@ -417,8 +464,9 @@ def simulate_world(cache_dir: str | os.PathLike, config: WorldConfig | None = No
     truth = pd.concat(truths, ignore_index=True)
     truth["readout_channels"] = truth["readout_channels"].map(lambda c: " ".join(map(str, c)))
     truth["readout_weights"] = truth["readout_weights"].map(lambda w: " ".join(map(str, w)))
-    write_artifact(cache_dir / GROUND_TRUTH, lambda tmp: truth.to_csv(tmp, index=False),
-                   made_by="neurrator simulate", params=_world_params(config))
+    write_artifact(cache_dir / GROUND_TRUTH, lambda tmp: truth.to_csv(tmp, index=False),   # keyed by every session file
+                   made_by="neurrator simulate", params=_world_params(config),
+                   inputs={f"session_{s.session_id}": session_nwb_path(cache_dir, s.session_id) for s in sessions})
     return write_manifest(cache_dir)
 
 
@@ -427,16 +475,17 @@ def _world_params(config: WorldConfig) -> dict:
 
 
 def world_is_current(cache_dir: str | os.PathLike, config: WorldConfig) -> bool:
-    """Whether ``cache_dir`` holds a complete world simulated by this version of the code with ``config``."""
+    """Whether ``cache_dir`` holds a complete world simulated by this version of the code with ``config``: its
+    ground truth is valid for ``config`` and every session file it was simulated with is there, unchanged."""
     from neurrator.artifacts import ArtifactError, check_artifact
 
     if not (Path(cache_dir) / "manifest.json").is_file():
         return False
-    try:
-        check_artifact(Path(cache_dir) / GROUND_TRUTH, made_by="neurrator simulate", params=_world_params(config))
+    try:   # the ground truth records every session file's content: a changed one makes it stale
+        meta = check_artifact(Path(cache_dir) / GROUND_TRUTH, made_by="neurrator simulate", params=_world_params(config))
     except ArtifactError:
         return False
-    return True
+    return all((Path(cache_dir) / relative).is_file() for relative in meta.get("input_paths", {}).values())
 
 
 def load_ground_truth(cache_dir: str | os.PathLike) -> pd.DataFrame:
