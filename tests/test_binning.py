@@ -161,6 +161,15 @@ def test_save_load_roundtrip(tmp_path, random_recording):
         BinnedStimulus.load(path)
 
 
+def test_a_session_never_processed_names_the_processed_ones(tmp_path, random_recording):
+    binned = bin_spikes(random_recording, "natural_scenes")
+    for session in (17, 34):
+        binned.save(tmp_path / f"session_{session}_natural_scenes.npz", params={"session_id": session})
+    with pytest.raises(ArtifactError, match=r"session 123 has no binned natural_scenes; the processed sessions are 17, 34 "
+                                            r"\(run notebook 01_preprocess with this session among `sessions` to add it\)"):
+        BinnedStimulus.load(tmp_path / "session_123_natural_scenes.npz")
+
+
 def test_many_units_across_column_groups():
     """More units than one write group (64): every column lands in its place, promotion in a later group too."""
     rng = np.random.default_rng(1)

@@ -123,6 +123,7 @@ def test_cli_reports_failure_and_unknown_parameter(project):
     assert "p.yaml is not valid YAML at line 2" in bad_yaml.stderr and len(bad_yaml.stderr.strip().splitlines()) == 1
     failed = cli()
     assert failed.returncode == 1
+    assert "without encryption" not in failed.stderr + failed.stdout     # no kernel chatter (Unix sockets, not TCP)
     assert "notebook 02_broken failed in cell 3 of 02_broken.py" in failed.stderr and "[1/3] 01_first" in failed.stdout
 
 

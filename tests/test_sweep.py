@@ -167,6 +167,18 @@ def test_a_bad_scheduler_name_is_refused():
             pass
 
 
+def test_an_unreachable_scheduler_is_one_line_naming_the_address():
+    import socket
+
+    with socket.socket() as probe:                      # a local port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(ValueError, match=rf"^cannot reach the Dask scheduler at tcp://127.0.0.1:{port} within 2s .*"
+                                         r"leave --scheduler out"):
+        with scheduler.client_for(f"tcp://127.0.0.1:{port}", connect_timeout="2s"):
+            pass
+
+
 def test_fixed_parameters_are_passed_as_they_are_and_a_shared_data_dir_runs_points_one_at_a_time(tiny_notebook, tmp_path):
     summary = sweep([tiny_notebook], {"seed": [0]}, fixed={"labels": ["x", "y"]}, name="fixed", runs_dir=tmp_path,
                     project_root=ROOT, scheduler="inprocess", progress=False)

@@ -18,6 +18,7 @@ import math
 import os
 import re
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -354,6 +355,19 @@ class ProgressEcho:
         pass
 
 
+def _ipc_kernel_manager(folder: Path) -> type:
+    """A kernel manager whose kernel listens on Unix sockets in ``folder`` (private to this user), not on local
+    TCP ports (which anyone on the machine can reach, and about which every kernel prints a warning)."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.transport, self.ip = "ipc", str(folder / "kernel")
+
+    return IPCKernelManager
+
+
 def _execute(notebooks, declared, params, out_dir, publish_dir, cwd, progress, log) -> list[RunResult]:
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -367,10 +381,12 @@ def _execute(notebooks, declared, params, out_dir, publish_dir, cwd, progress, l
         tmp = output.with_name(f".{output.stem}.running.ipynb")
         try:
             echo = {"stderr_file": ProgressEcho(src.stem, log)} if progress else {}
-            executed = papermill.execute_notebook(
-                nb, str(tmp), parameters=own or None, kernel_name="python3", progress_bar=progress,
-                cwd=str(cwd) if cwd else None, request_save_on_cell_execute=True, **echo,
-            )
+            with tempfile.TemporaryDirectory(prefix="neurrator-kernel-") as sockets:
+                executed = papermill.execute_notebook(
+                    nb, str(tmp), parameters=own or None, kernel_name="python3", progress_bar=progress,
+                    cwd=str(cwd) if cwd else None, request_save_on_cell_execute=True,
+                    kernel_manager_class=_ipc_kernel_manager(Path(sockets)), **echo,
+                )
         except PapermillExecutionError as err:
             os.replace(tmp, output)
             raise NotebookFailed(_failure_message(src, nb, output, err)) from None

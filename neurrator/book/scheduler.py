@@ -81,9 +81,10 @@ def job_script(kind: str, *, cores: int = 1, memory: str = "16GB", gpus: int = 0
 
 @contextlib.contextmanager
 def client_for(scheduler: str | None = None, *, cluster: str | None = None, workers: int | None = None,
-               **batch: Any) -> Iterator[Any]:
+               connect_timeout: str = "10s", **batch: Any) -> Iterator[Any]:
     """A ``distributed.Client`` for the choice (see the module docstring), closed afterwards; ``None``
-    for an in-process loop."""
+    for an in-process loop. An address that does not answer within ``connect_timeout`` is a ValueError
+    naming it."""
     if cluster is not None:
         from distributed import Client
 
@@ -104,7 +105,12 @@ def client_for(scheduler: str | None = None, *, cluster: str | None = None, work
     if not str(scheduler).startswith(("tcp://", "tls://", "inproc://", "ucx://")):
         raise ValueError(f"scheduler must be None/'inprocess', 'local' or a Dask scheduler address like "
                          f"'tcp://host:8786', got {scheduler!r}")
-    with Client(scheduler) as client:
+    try:
+        client = Client(scheduler, timeout=connect_timeout)
+    except (OSError, TimeoutError) as err:   # distributed raises OSError (or TimeoutError) for an address it cannot reach
+        raise ValueError(f"cannot reach the Dask scheduler at {scheduler} within {connect_timeout} ({type(err).__name__}): "
+                         f"start it (dask scheduler) or leave --scheduler out to run here") from None
+    with client:
         yield client
 
 

@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from neurrator.artifacts import check_artifact, write_artifact
+from neurrator.artifacts import ArtifactError, check_artifact, write_artifact
 from neurrator.data.recording import Recording
 
 BIN_HZ = 120
@@ -77,7 +77,16 @@ class BinnedStimulus:
     @classmethod
     def load(cls, path: str | os.PathLike, *, params: Mapping[str, Any] | None = None,
              inputs: Mapping[str, str | os.PathLike] | None = None) -> "BinnedStimulus":
-        """Read a saved binning; the sidecar must exist and match ``params`` (:func:`binning_params`) and ``inputs``."""
+        """Read a saved binning; the sidecar must exist and match ``params`` (:func:`binning_params`) and ``inputs``.
+        A missing one names the sessions whose binnings of that stimulus exist (a session id given by hand that
+        01_preprocess never processed)."""
+        path = Path(path)
+        if not path.exists() and path.name.startswith("session_") and "_" in path.stem[len("session_"):]:
+            stimulus = path.stem.split("_", 2)[2]
+            have = sorted(p.name.split("_")[1] for p in path.parent.glob(f"session_*_{stimulus}.npz"))
+            raise ArtifactError(f"missing artifact {path}: session {path.stem.split('_')[1]} has no binned {stimulus}; "
+                                f"the processed sessions are {', '.join(have) or 'none'} (run notebook {MADE_BY} with "
+                                f"this session among `sessions` to add it)")
         check_artifact(path, made_by=MADE_BY, params=params, inputs=inputs)
         with np.load(path, allow_pickle=False) as data:
             return cls(stimulus=str(data["stimulus"]), bin_hz=float(data["bin_hz"]),
