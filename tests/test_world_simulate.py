@@ -215,3 +215,14 @@ def test_an_interrupted_simulation_leaves_the_old_world_whole(small_world, tmp_p
     assert sorted(p.relative_to(cache_dir) for p in cache_dir.rglob("*")) == before
     assert world_is_current(cache_dir, CONFIG)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]   # no staging folder left behind
+
+
+def test_the_simulate_command_refuses_a_bad_size_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "neurrator", "simulate", "--units", "-5", "--cache-dir", str(tmp_path / "c"),
+                           "-q"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert done.stderr.strip() == "error: world parameter units_per_session must be a whole number >= 1, got -5"
+    assert not (tmp_path / "c").exists()

@@ -101,10 +101,10 @@ def _simulate(args: argparse.Namespace) -> int:
         movie_one_repeats=args.movie_one_repeats, movie_three_repeats=args.movie_three_repeats,
         movie_three_frames=args.movie_three_frames, scene_repeats=args.scene_repeats, seed=args.seed).items()
         if v is not None}
-    config = WorldConfig.paper_scale(**sizes) if args.paper_scale else WorldConfig(**sizes)
-    cache_dir = args.cache_dir or DataLayout.resolve(profile="demo").allen_cache
     start = time.perf_counter()
     try:
+        config = WorldConfig.paper_scale(**sizes) if args.paper_scale else WorldConfig(**sizes)
+        cache_dir = args.cache_dir or DataLayout.resolve(profile="demo").allen_cache
         manifest = simulate_world(cache_dir, config, progress=not args.quiet)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
