@@ -71,6 +71,10 @@ def test_open_cache_errors(tmp_path):
     assert str(tmp_path / "nowhere") in str(err.value) and "does not exist" in str(err.value)
     with pytest.raises(FileNotFoundError, match="manifest.json"):
         allen.open_cache(tmp_path)
+    paper = DataLayout.resolve(tmp_path / "data", "paper")
+    with pytest.raises(FileNotFoundError, match=r"the paper profile reads a real Allen .* -p cache_dir") as err:
+        allen.open_cache(paper.allen_cache)
+    assert "simulate" not in str(err.value)                 # the demo world is not what the paper profile needs
 
 
 def test_short_genotype():
@@ -203,12 +207,27 @@ def test_hdf5_that_is_not_the_session(cache_dir, recording, tmp_path):
 
 def test_sdk_failure_is_a_clear_error_and_deletes_nothing(cache_dir, recording, tmp_path):
     """An HDF5 file that passes the pre-check but is no NWB: the SDK fails, nothing is deleted or fetched."""
-    cache, nwb = _cache_with_hdf5_session(cache_dir, recording, tmp_path, str(recording.session_id), ["units"])
-    with pytest.raises(RuntimeError, match=f"session {recording.session_id}") as err:
+    cache, nwb = _cache_with_hdf5_session(cache_dir, recording, tmp_path, str(recording.session_id),
+                                          ["units", "units/spike_times"])
+    with pytest.raises(RuntimeError, match=f"allensdk could not read session {recording.session_id}") as err:
         allen.load_recording(cache, recording.session_id, progress=False)
     assert str(nwb) in str(err.value)
     assert nwb.is_file()
     assert cache.fetch_tries == 2  # restored after the call
+
+
+def test_a_session_file_without_spike_times_names_what_is_missing_and_is_kept(cache_dir, recording, tmp_path):
+    import h5py
+
+    cache = allen.open_cache(_cache_copy(cache_dir, tmp_path / "cache"))
+    nwb = allen.session_nwb_path(cache, recording.session_id)
+    nwb.parent.mkdir()
+    shutil.copyfile(allen.session_nwb_path(allen.open_cache(cache_dir), recording.session_id), nwb)
+    with h5py.File(nwb, "r+") as handle:                   # a valid NWB whose units lost their spike times
+        del handle["units/spike_times"], handle["units/spike_times_index"]
+    with pytest.raises(allen.SessionFileError, match=r"units table has no spike times .*replace it"):
+        allen.load_recording(cache, recording.session_id, progress=False)
+    assert nwb.is_file()
 
 
 def test_missing_nwb_is_not_downloaded(cache_dir, recording, tmp_path):

@@ -76,6 +76,10 @@ def open_cache(cache_dir: str | os.PathLike):
     manifest = path if path.name == MANIFEST_NAME and path.is_file() else path / MANIFEST_NAME
     if not manifest.is_file():
         what = "does not exist" if not path.exists() else f"has no {MANIFEST_NAME}"
+        if path.name == "allen_cache" and path.parent.name == "paper":   # the paper profile's default: a real cache
+            raise FileNotFoundError(
+                f"Allen cache {path} {what}: the paper profile reads a real Allen Visual Coding Neuropixels cache; "
+                f"pass it with -p cache_dir /path/to/cache (the folder holding {MANIFEST_NAME})")
         raise FileNotFoundError(
             f"Allen cache {path} {what}: run `neurrator simulate` to write the demo cache there, or point "
             f"cache_dir at an Allen Visual Coding Neuropixels cache (the folder holding {MANIFEST_NAME})")
@@ -161,6 +165,7 @@ def check_session_file(path: str | os.PathLike, session_id: int) -> None:
         with h5py.File(path, "r") as handle:
             identifier = handle["identifier"][()] if "identifier" in handle else None
             has_units = "units" in handle
+            has_spikes = has_units and "spike_times" in handle["units"]
     except Exception as err:  # h5py raises OSError for garbage, truncated or locked files
         raise SessionFileError(
             f"session {session_id}: {path} does not open as HDF5 ({type(err).__name__}: {err}). allensdk would "
@@ -173,6 +178,10 @@ def check_session_file(path: str | os.PathLike, session_id: int) -> None:
             f"session {session_id}: {path} is HDF5 but not this session's NWB (identifier {identifier!r}, "
             f"units table {'present' if has_units else 'missing'}). allensdk would delete this file and "
             f"re-download it, so it was not called; replace the file")
+    if not has_spikes:
+        raise SessionFileError(
+            f"session {session_id}: {path} is this session's NWB but its units table has no spike times (a partial "
+            f"or stripped file); replace it (re-run `neurrator simulate` or re-download the session)")
 
 
 # ------------------------------------------------------------------------------------- load --
