@@ -179,3 +179,15 @@ class NpzWriter:
         expected = shape[0] if shape else 1
         if written != expected:
             raise ValueError(f"{name}: {written} rows were written, the header says {expected}")
+
+
+def patch_means(grids: np.ndarray | Rows, chunk: int | None = None) -> np.ndarray:
+    """Mean over patches of each item's grid: ``(items, dim)`` float32, read ``chunk`` items at a time (the one
+    grid reduction both the models and the evaluation use, so it lives below both)."""
+    means = [block.mean(1) for block in iter_chunks(grids, chunk or chunk_rows(grids.shape[1:], 128 * 2**20))]
+    return np.concatenate(means) if means else np.zeros((0, grids.shape[-1]), np.float32)
+
+
+def pooled_targets(targets: Rows, frame_ids: np.ndarray, chunk: int = 64) -> np.ndarray:
+    """Mean over patches of each frame's target grid: ``(len(frame_ids), dim)`` float32, read in chunks."""
+    return patch_means(select(targets, frame_ids), chunk)

@@ -10,7 +10,7 @@ from pathlib import Path
 import cloudpickle
 import pytest
 
-from neurrator.book import scheduler
+from neurrator import scheduler
 from neurrator.book.sweep import expand_grid, point_name, sweep
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,6 +8,8 @@ from importlib import metadata
 
 import pandas as pd
 
+from neurrator.runtime import compute_device  # noqa: F401 (re-exported: notebooks call environment.compute_device)
+
 #: distributions whose versions every book build records
 REPORTED_PACKAGES = (
     "neurrator", "torch", "transformers", "sentence-transformers", "allensdk", "pynwb", "hdmf",
@@ -36,19 +38,6 @@ def install_footprint(top: int = 12) -> pd.DataFrame:
         rows.append({"package": dist.metadata["Name"], "MB": size / 2**20})
     table = pd.DataFrame(rows).groupby("package", as_index=False)["MB"].sum()
     return table.sort_values(["MB", "package"], ascending=[False, True]).head(top).round(1).reset_index(drop=True)
-
-
-def compute_device(prefer: str | None = None) -> str:
-    """``"cuda"`` when a GPU is usable (or requested), else ``"cpu"``; a request for a missing GPU is an error."""
-    import torch
-
-    if prefer not in (None, "auto", "cpu", "cuda"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {prefer!r}")
-    if prefer == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device='cuda' was requested but torch sees no GPU; use device='auto' or 'cpu'")
-    if prefer in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return prefer
 
 
 #: environment variables that switch the CPU kernels (another processor switches them the same way)

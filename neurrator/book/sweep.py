@@ -4,7 +4,7 @@ A grid is a mapping of parameter names to values; lists are crossed, anything el
 (``{"session_id": [a, b], "seed": [0, 1, 2], "profile": "paper"}`` is 6 points). Each point runs the
 chain of notebooks with its parameters into ``<runs>/<sweep>/<point>/`` (executed notebooks, a log,
 a copy of the headline results each notebook recorded, and ``point.json``), on the scheduler chosen as
-in :mod:`neurrator.book.scheduler`.
+in :mod:`neurrator.scheduler`.
 
 - Data: by default each point gets its own data directory, ``<runs>/<sweep>/<point>/data`` (points
   cannot overwrite each other's artifacts). A ``data_dir`` among the fixed parameters is shared by
@@ -162,7 +162,7 @@ def sweep(sources: Sequence[str | Path], grid: Mapping[str, Any], *, name: str, 
     """Run every point of ``grid`` (lists crossed) with the ``fixed`` parameters (taken as they are, lists
     included) added to each; see the module docstring. Returns the outcomes and the merged results."""
     from neurrator.book.runner import check_parameters, declared_parameters, read_source
-    from neurrator.book.scheduler import INPROCESS, client_for, map_grid
+    from neurrator.scheduler import INPROCESS, client_for, map_grid
 
     project_root = Path(project_root).resolve()
     sources = [str(Path(s).resolve()) for s in sources]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurrator.rowfiles import Rows, chunk_rows, iter_chunks
+from neurrator.rowfiles import Rows, chunk_rows, iter_chunks, patch_means  # noqa: F401 (re-exported: chapters call metrics.patch_means)
 
 
 def _flat(x: np.ndarray) -> np.ndarray:
@@ -38,12 +38,6 @@ def mean_patch_cosine(predicted: np.ndarray | Rows, target: np.ndarray | Rows, c
         total += float(cosines.sum(dtype=np.float64))
         count += cosines.size
     return total / count if count else float("nan")
-
-
-def patch_means(grids: np.ndarray | Rows, chunk: int | None = None) -> np.ndarray:
-    """Mean over patches of each item's grid: ``(items, dim)`` float32, read ``chunk`` items at a time."""
-    means = [block.mean(1) for block in iter_chunks(grids, chunk or chunk_rows(grids.shape[1:], 128 * 2**20))]
-    return np.concatenate(means) if means else np.zeros((0, grids.shape[-1]), np.float32)
 
 
 def _far_pairs(n: int, positions: np.ndarray | None, exclude_within: int) -> np.ndarray | None:

@@ -115,7 +115,7 @@ def score_grids(frame_ids: np.ndarray, grids: np.ndarray, *, backend, sbert_mode
 def scoring_inputs(*, backend, sbert_model, references: Mapping[int, str], targets, batch_size: int = 32) -> dict:
     """:func:`score_grids`' inputs for one stimulus: its references (also the random-caption pool), its
     target grids and their pooled means (the retrieval candidates)."""
-    from neurrator.models.objectives import pooled_targets
+    from neurrator.rowfiles import pooled_targets
 
     return dict(backend=backend, sbert_model=sbert_model, references=references, caption_pool=list(references.values()),
                 targets=targets, candidates=pooled_targets(targets, np.arange(targets.shape[0])), batch_size=batch_size)
@@ -183,12 +183,12 @@ def run_sweep(tasks: Sequence[tuple[SweepPoint, np.ndarray, str | Path]], *, cli
     (``decoder``, ``windows``, ``key``, ``seed`` and :func:`score_grids`' inputs).
 
     ``client`` None runs them here, one after the other (the book's default). With a
-    ``distributed.Client`` (:func:`neurrator.book.scheduler.client_for`) each point is a task; the
+    ``distributed.Client`` (:func:`neurrator.scheduler.client_for`) each point is a task; the
     inputs are sent to each worker once, and ``backend`` and ``sbert_model`` are not shipped but
     built on each worker, once, by ``narrator_factories`` (name -> picklable factory, e.g.
     ``functools.partial(vlm.load_backend, "paper", model_id=...)``).
     """
-    from neurrator.book.scheduler import map_grid
+    from neurrator.scheduler import map_grid
 
     per_worker = {}
     if client is not None:

@@ -95,7 +95,7 @@ class Baseline:
     def predict_pooled(self, windows: SpikeWindows) -> tuple[np.ndarray, np.ndarray]:
         """``(frame ids, patch-averaged predicted grids)``: what retrieval ranks (``metrics.patch_means`` of
         :meth:`predict`, which a baseline may compute without the full grids)."""
-        from neurrator.evaluation.metrics import patch_means
+        from neurrator.rowfiles import patch_means
 
         ids, grids = self.predict(windows)
         return ids, patch_means(grids)

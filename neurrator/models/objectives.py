@@ -22,8 +22,7 @@ import torch
 
 from neurrator.data.splits import WINDOW_BINS
 from neurrator.models.encoder import MLPPatchEncoder, NeurratorEncoder, RetrievalEncoder, info_nce_loss, patch_loss
-from neurrator.evaluation.metrics import patch_means
-from neurrator.rowfiles import select
+from neurrator.rowfiles import pooled_targets  # noqa: F401 (re-exported: chapters import it from here)
 
 
 class TargetRows(Protocol):
@@ -31,11 +30,6 @@ class TargetRows(Protocol):
     content_hash: str | None  # identifies the grids: a decoder is reused only for the same content
 
     def rows(self, frame_indices: Sequence[int] | np.ndarray) -> np.ndarray: ...
-
-
-def pooled_targets(targets: TargetRows, frame_ids: np.ndarray, chunk: int = 64) -> np.ndarray:
-    """Mean over patches of each frame's target grid: ``(len(frame_ids), dim)`` float32, read in chunks."""
-    return patch_means(select(targets, frame_ids), chunk)
 
 
 @dataclass(frozen=True)

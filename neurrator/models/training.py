@@ -34,7 +34,7 @@ from tqdm import tqdm
 from neurrator.artifacts import ArtifactError, atomic_path, check_artifact, write_artifact
 from neurrator.config import check_profile
 from neurrator.models.objectives import Outputs, TargetRows, objective as make_objective
-from neurrator.book.environment import compute_device
+from neurrator.runtime import compute_device
 from neurrator.data.windows import SpikeWindows
 from neurrator.rowfiles import chunk_rows
 

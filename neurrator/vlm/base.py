@@ -23,7 +23,7 @@ PROMPT = "USER: <image>\nDescribe this scene in one sentence.\nASSISTANT:"
 
 def resolve_device(device: str = "auto") -> torch.device:
     """``"auto"``: CUDA when available, else CPU (a request for a missing GPU is an error)."""
-    from neurrator.book.environment import compute_device
+    from neurrator.runtime import compute_device
 
     return torch.device(compute_device(device) if device in ("auto", "cpu", "cuda") else device)
 
