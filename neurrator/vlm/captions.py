@@ -75,7 +75,7 @@ def content_captions(profile: str, stimulus: str, n_frames: int, caption_file: s
         return ordered, {"backend": "content", "source": "caption file", "file": path.name}
     if check_profile(profile) == "paper" or world_stimuli is None:
         return None
-    from neurrator.world.stimuli import frame_contents
+    from neurrator.stimulus_tables import frame_contents
 
     contents = frame_contents(world_stimuli)
     if stimulus not in contents or len(contents[stimulus]) != n_frames:

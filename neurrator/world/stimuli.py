@@ -25,6 +25,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from neurrator.artifacts import ArtifactError, check_artifact, write_artifact
+from neurrator.stimulus_tables import (  # noqa: F401 (the readers are part of this module's API)
+    FRAME_INFO_FILE, MADE_BY, SOURCES_FILE, STIMULUS_FOLDER, frame_contents, frame_sources, read_frame_info)
 from neurrator.world.images import ALLEN_FRAME_SHAPE, LICENCE_WORDS, PHOTOGRAPHS, load_packaged_image, rgb_luminance
 
 MOVIE_ONE, MOVIE_THREE, SCENES = "natural_movie_one", "natural_movie_three", "natural_scenes"
@@ -40,9 +42,6 @@ FOCUS_REACH = 0.7  # a source's subject stays inside the middle 70% of every win
 MAX_UPSCALE = 3.0  # closer views are dropped where they would magnify the source more than this
 SCENE_CLIP_TIMES = (0.1, 0.3, 0.5, 0.7, 0.9)  # where in a shot scene stills are taken (fraction of its length)
 DISTINCT_CORRELATION = 0.9  # every two scenes correlate less than this
-MADE_BY = "neurrator simulate"
-FRAME_INFO_FILE, SOURCES_FILE = "stimulus_frame_info.csv", "stimulus_sources.csv"
-STIMULUS_FOLDER = "neurrator_stimuli"  # inside a simulated Allen cache
 FLAGS = ("vehicle", "animal", "person")
 _NO_NOTE = "no licence note in the package documentation"
 _PROSE_SECTIONS = ("Notes",)  # docstring sections, besides the summary, that may state a licence
@@ -598,50 +597,6 @@ def save_stimuli(stimulus_set: StimulusSet, directory: str | Path) -> Path:
     write_artifact(info_path, lambda tmp: frame_info.to_csv(tmp, index=False), **meta)
     write_artifact(sources_path, lambda tmp: stimulus_set.sources.to_csv(tmp, index=False), **meta)
     return directory
-
-
-def frame_contents(directory: str | Path) -> dict[str, list[str]]:
-    """``stimulus -> one description per frame``: the person-written content of the source each frame comes
-    from (``Source.content``), read from the tables :func:`save_stimuli` wrote (not the frames)."""
-    directory = Path(directory)
-    info_path, sources_path = directory / FRAME_INFO_FILE, directory / SOURCES_FILE
-    try:
-        for path in (info_path, sources_path):
-            check_artifact(path, made_by=MADE_BY)
-    except ArtifactError as err:
-        raise ArtifactError(f"no stimulus tables in {directory}: run `neurrator simulate` (notebook 01_preprocess) "
-                            f"to build them ({err})") from None
-    info = pd.read_csv(info_path)
-    content = pd.read_csv(sources_path, dtype={"frames": str}).set_index(["stimulus", "source"])["content"]
-    return {name: [content[(name, source)] for source in table.sort_values("frame")["source"]]
-            for name, table in info.groupby("stimulus", sort=False)}
-
-
-def read_frame_info(directory: str | Path) -> dict[str, pd.DataFrame]:
-    """``stimulus -> frame table`` (frame, source, content flags such as ``vehicle``, ``mean_luminance``,
-    ``rms_contrast``) of a simulated world, without loading the frames: the planted truth per frame."""
-    path = Path(directory) / FRAME_INFO_FILE
-    try:
-        check_artifact(path, made_by=MADE_BY)
-    except ArtifactError as err:
-        raise ArtifactError(f"no stimulus tables in {directory}: run `neurrator simulate` (notebook 01_preprocess) "
-                            f"to build them ({err})") from None
-    info = pd.read_csv(path)
-    return {name: table.drop(columns="stimulus").sort_values("frame").reset_index(drop=True)
-            for name, table in info.groupby("stimulus", sort=False)}
-
-
-def frame_sources(allen_cache: str | Path, stimulus: str) -> np.ndarray | None:
-    """The source (clip or photograph) of each frame of ``stimulus`` in a simulated world's Allen cache, by
-    frame id; None for a cache without the simulated world's stimulus tables (a real Allen cache, whose
-    natural scenes are each their own photograph)."""
-    directory = Path(allen_cache) / STIMULUS_FOLDER
-    if not (directory / FRAME_INFO_FILE).is_file():
-        return None
-    info = read_frame_info(directory)
-    if stimulus not in info:
-        raise KeyError(f"the simulated world has no stimulus {stimulus!r} (it has {sorted(info)})")
-    return info[stimulus].set_index("frame")["source"].sort_index().to_numpy()
 
 
 def load_stimuli(directory: str | Path) -> StimulusSet:
