@@ -23,11 +23,10 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from neurrator.allen_format import MANIFEST_NAME, MOVIE_NUMBERS, SESSION_TYPE
 from neurrator.artifacts import ArtifactError, check_artifact, sha256_file, write_artifact
 from neurrator.data.recording import NATURAL_STIMULI, Recording
 
-SESSION_TYPE = "brain_observatory_1.1"
-MANIFEST_NAME = "manifest.json"
 PREPROCESS_NOTEBOOK = "01_preprocess"
 RECORDING_FORMAT = 1
 
@@ -544,7 +543,6 @@ def ensure_recording(layout, session_id: int, stimuli: Sequence[str] = NATURAL_S
         return recording
 
 
-MOVIE_TEMPLATE_NUMBERS = {"natural_movie_one": 1, "natural_movie_three": 3}
 ALLEN_SCENE_COUNT = 118
 
 
@@ -553,15 +551,15 @@ def stimulus_frames(cache, stimulus: str, n_scenes: int | None = None) -> np.nda
 
     The number of scenes defaults to the templates present locally (the Allen set has 118).
     """
-    if stimulus in MOVIE_TEMPLATE_NUMBERS:
-        frames = cache.get_natural_movie_template(MOVIE_TEMPLATE_NUMBERS[stimulus])
+    if stimulus in MOVIE_NUMBERS:
+        frames = cache.get_natural_movie_template(MOVIE_NUMBERS[stimulus])
     elif stimulus == "natural_scenes":
         if n_scenes is None:
             local = Path(cache.manifest_path).parent / "natural_scene_templates"
             n_scenes = len(list(local.glob("natural_scene_*.tiff"))) or ALLEN_SCENE_COUNT
         frames = np.stack([np.asarray(cache.get_natural_scene_template(i)) for i in range(n_scenes)])
     else:
-        raise KeyError(f"no templates for {stimulus!r}; choose from {[*MOVIE_TEMPLATE_NUMBERS, 'natural_scenes']}")
+        raise KeyError(f"no templates for {stimulus!r}; choose from {[*MOVIE_NUMBERS, 'natural_scenes']}")
     frames = np.asarray(frames)
     if frames.dtype != np.uint8:
         frames = np.clip(np.round(frames), 0, 255).astype(np.uint8)

@@ -28,10 +28,7 @@ import pandas as pd
 from neurrator.artifacts import atomic_path
 from neurrator.world.session import SimulatedSession
 
-MANIFEST_NAME = "manifest.json"
-
-#: template key -> movie number in ``natural_movie_<n>.h5``
-MOVIE_NUMBERS = {"natural_movie_one": 1, "natural_movie_three": 3}
+from neurrator.allen_format import MANIFEST_NAME, MOVIE_NUMBERS, session_file
 SCENES_KEY = "natural_scenes"
 
 #: samples per mean waveform (as in the Allen files); the simulation has no waveforms, so the
@@ -400,7 +397,7 @@ def write_cache(cache_dir: str | os.PathLike, sessions: list[SimulatedSession],
 
 def session_nwb_path(cache_dir: str | os.PathLike, session_id: int) -> Path:
     """Where the cache keeps one session's NWB."""
-    return Path(cache_dir) / f"session_{int(session_id)}" / f"session_{int(session_id)}.nwb"
+    return session_file(cache_dir, session_id)
 
 
 def write_manifest(cache_dir: str | os.PathLike) -> Path:

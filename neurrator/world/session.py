@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-SESSION_TYPE = "brain_observatory_1.1"
+from neurrator.allen_format import SESSION_TYPE
+
 
 #: exact Allen genotype strings, by short name
 GENOTYPES = {
