@@ -9,6 +9,7 @@ and random neuron dropout. Every random draw comes from ``(seed, epoch, index)``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -155,3 +156,12 @@ def sample_per_frame(windows: SpikeWindows, per_frame: int | None) -> SpikeWindo
         keep.append(own[np.unique(np.linspace(0, len(own) - 1, min(per_frame, len(own))).round().astype(int))])
     return SpikeWindows(windows.counts, windows.frames, np.sort(np.concatenate(keep)) if keep else centres,
                         windows.mean, windows.std, windows.window)
+
+
+def neuron_mask(n_neurons: int, columns: Sequence[int] | np.ndarray | None) -> np.ndarray | None:
+    """The 0/1 input mask that queries a decoder with ``columns`` only (None: every neuron, no mask)."""
+    if columns is None:
+        return None
+    mask = np.zeros(n_neurons, np.float32)
+    mask[np.asarray(columns, dtype=np.int64)] = 1
+    return mask

@@ -38,12 +38,9 @@ def window_codes(decoder, windows, columns: np.ndarray | None, sae, chunk: int =
     """``(frame per window, codes (windows, features))``: the decoder queried with ``columns`` only (a neuron
     mask; None: every unit), each window's predicted grid encoded by ``sae`` and averaged over its patches.
     ``chunk`` windows at a time, so memory holds one chunk of grids."""
-    from neurrator.data.windows import SpikeWindows
+    from neurrator.data.windows import SpikeWindows, neuron_mask
 
-    mask = None
-    if columns is not None:
-        mask = np.zeros(windows.counts.shape[1], np.float32)
-        mask[np.asarray(columns, dtype=np.int64)] = 1
+    mask = neuron_mask(windows.counts.shape[1], columns)
     centres = np.asarray(windows.centres)
     out = []
     for start in range(0, len(centres), chunk):

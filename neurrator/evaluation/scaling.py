@@ -89,11 +89,9 @@ def patch_cosines(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 def query(decoder, windows, columns: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """``(frame_ids, grids)``: the decoder's per-frame outputs with only ``columns`` as input (None: all)."""
-    mask = None
-    if columns is not None:
-        mask = np.zeros(windows.counts.shape[1], np.float32)
-        mask[np.asarray(columns, dtype=np.int64)] = 1
-    return decoder.predict(windows, neuron_mask=mask, by_frame=True)
+    from neurrator.data.windows import neuron_mask
+
+    return decoder.predict(windows, neuron_mask=neuron_mask(windows.counts.shape[1], columns), by_frame=True)
 
 
 def score_grids(frame_ids: np.ndarray, grids: np.ndarray, *, backend, sbert_model, references: Mapping[int, str],
