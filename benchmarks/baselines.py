@@ -26,14 +26,15 @@ from neurrator.data.binning import BinnedStimulus
 from neurrator.data import splits
 from neurrator.data.windows import SpikeWindows
 from neurrator.models import baselines
-from neurrator.models.training import SpikeDecoder, preset
+from neurrator import profiles
+from neurrator.models.training import SpikeDecoder
 layout = DataLayout.resolve({data_dir!r}, "demo")
 (session,) = layout.trained_sessions()
 targets = PatchTargetStore(layout.targets).open("natural_movie_one")
-binned = BinnedStimulus.load(layout.binned(session, "natural_movie_one"))
-split = splits.read_split(layout.split(session, "natural_movie_one", "sparse_random"))
-encoder = SpikeDecoder.load(layout.decoder(session, "natural_movie_one", "sparse_random"))
-_, config = preset("demo")
+binned = BinnedStimulus.of_session(layout, session, "natural_movie_one")
+split = splits.read_split(layout.split(session, "natural_movie_one", "sparse_random"), made_by="03_train")
+encoder = SpikeDecoder.load(layout.decoder(session, "natural_movie_one", "sparse_random"), made_by="03_train")
+_, config = profiles.get("demo").encoder_preset()
 part = lambda p, augment=False: SpikeWindows(binned.counts, binned.frame, split.centres[p], *encoder.zscore_,
                                              jitter=config.jitter if augment else 0,
                                              neuron_dropout=config.neuron_dropout if augment else 0.0)
@@ -44,7 +45,7 @@ METHODS = {
     "Ridge": "model = baselines.RidgePatches().fit(train, targets); seconds, params = model.fit_seconds_, model.n_params_",
     "MLP-Patches": """
 import tempfile
-encoder_config, train_config = preset("demo")
+encoder_config, train_config = profiles.get("demo").encoder_preset()
 model = SpikeDecoder("mlp_patches", encoder_config, train_config, checkpoint_dir=tempfile.mkdtemp())
 t0 = time.perf_counter(); model.fit(train, val, targets); seconds = time.perf_counter() - t0
 params = sum(p.numel() for p in model.model_.parameters())""",

@@ -10,7 +10,7 @@ timeout still leaves what was measured:
 
 - ``environment``: GPU name, driver and CUDA versions (``nvidia-smi`` where present, else torch), torch / cuDNN /
   transformers versions, whether the paper extra is installed, CPU model, git commit.
-- ``train_gpu``: the ``paper`` preset's encoder (``preset("paper")``: d_model 384, ...) trained by the real loop,
+- ``train_gpu``: the ``paper`` preset's encoder (``profiles.get("paper").encoder_preset()``: d_model 384, ...) trained by the real loop,
   ``SpikeDecoder("patches").fit`` (AdamW, cosine schedule, clipping, AMP, jitter, neuron dropout, the background
   target reader), on synthetic spike counts (2,000 units, ``SpikeWindows`` from ``regime_windows``) and synthetic
   target grids (576 patches x 1,024, float16 in an ``ArrayTargets``, as the store keeps them), batch 64, one epoch of
@@ -266,13 +266,14 @@ def _fit_for_throughput(ctx: Context, device: str, warmup: int, steps: int, thre
     """The real training loop for one epoch of ``warmup + steps`` batches: ``(rates and memory, decoder, windows,
     batch size)``."""
     from neurrator.data.windows import regime_windows
-    from neurrator.models.training import SpikeDecoder, preset
+    from neurrator import profiles
+    from neurrator.models.training import SpikeDecoder
 
     if "session" not in ctx.shared:
         ctx.shared["session"] = synthetic_session(ctx.sizes)
         ctx.shared["targets"] = synthetic_targets(ctx.sizes.frames, ctx.sizes.patches, ctx.sizes.dim)
     binned, targets = ctx.shared["session"], ctx.shared["targets"]
-    encoder, train = preset("paper", **ctx.sizes.encoder)
+    encoder, train = profiles.get("paper").encoder_preset(**ctx.sizes.encoder)
     batch = train.batch_size
     train = replace(train, max_epochs=1, windows_per_epoch=(warmup + steps) * batch, val_windows=batch,
                     device=device, threads=threads if threads is not None else train.threads)
@@ -414,7 +415,8 @@ def step_predict_metrics(ctx: Context) -> dict:
     from neurrator.evaluation import metrics
     from neurrator.models.objectives import Outputs, pooled_targets
     from neurrator.models.predictions import read_predictions, write_predictions
-    from neurrator.models.training import SpikeDecoder, preset
+    from neurrator import profiles
+    from neurrator.models.training import SpikeDecoder
     from neurrator.rowfiles import select
 
     if "session" not in ctx.shared:
@@ -425,7 +427,7 @@ def step_predict_metrics(ctx: Context) -> dict:
     trained = decoder is not None
     if decoder is None:   # train_gpu did not run: the same network with its initial weights (time and memory do not
         # depend on training), set up as benchmarks/predict_memory.py does
-        encoder, train = preset("paper", **ctx.sizes.encoder)
+        encoder, train = profiles.get("paper").encoder_preset(**ctx.sizes.encoder)
         decoder = SpikeDecoder("patches", encoder, replace(train, device=ctx.device), progress=False)
         decoder.outputs_ = Outputs((ctx.sizes.patches, ctx.sizes.dim))
         decoder.zscore_ = zscore_stats(binned.counts, np.ones(binned.n_bins, bool))
@@ -441,13 +443,13 @@ def step_predict_metrics(ctx: Context) -> dict:
         _reset_peak(ctx.device)
         started = time.perf_counter()
         frame_ids, blocks = decoder.predict_by_frame(windows)
-        path = write_predictions(Path(work) / "predictions.npz", frame_ids, blocks, out_shape=decoder.out_shape_)
+        path = write_predictions(Path(work) / "predictions.npz", frame_ids, blocks, made_by="03_train", out_shape=decoder.out_shape_)
         _sync(ctx.device)
         out["predict_and_write_seconds"] = _round(time.perf_counter() - started, 3)
         out["predict_windows_per_s"] = _round(len(windows) / out["predict_and_write_seconds"], 1)
         out.update(_peak_mb(ctx.device))
         started = time.perf_counter()
-        predicted = read_predictions(path)
+        predicted = read_predictions(path, made_by="03_train")
         grids = predicted.outputs
         shuffle = np.random.default_rng(0).permutation(len(frame_ids))
         pooled_all = pooled_targets(targets, np.arange(n_frames))
@@ -629,13 +631,14 @@ def step_determinism(ctx: Context) -> dict:
     """Two fits of a small encoder with the same seed and data on the device (AMP on a GPU)."""
     ctx.need_gpu()
     from neurrator.data.windows import regime_windows
-    from neurrator.models.training import SpikeDecoder, preset
+    from neurrator import profiles
+    from neurrator.models.training import SpikeDecoder
 
     s = ctx.sizes
     small = replace(s, frames=min(s.frames, 120), repeats=4)
     binned = synthetic_session(small, units=s.det_units, seed=1)
     targets = synthetic_targets(small.frames, s.det_patches, s.det_dim, seed=1)
-    encoder, train = preset("paper", **s.det_encoder)
+    encoder, train = profiles.get("paper").encoder_preset(**s.det_encoder)
     train = replace(train, max_epochs=s.det_epochs, windows_per_epoch=s.det_windows, val_windows=64, device=ctx.device)
     data = regime_windows(binned, "repeat", seed=train.seed, jitter=train.jitter, neuron_dropout=train.neuron_dropout)
     runs = []

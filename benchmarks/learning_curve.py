@@ -34,7 +34,7 @@ from measure import RESULTS, run_isolated, save
 #: within which chapters' cosines are compared across machines
 MARGIN = 0.03
 
-#: name: (split, overrides of preset("demo")); patience is set above the epochs in every run, and every recipe names
+#: name: (split, overrides of profiles.get("demo").encoder_preset()); patience is set above the epochs in every run, and every recipe names
 #: its batch (the preset's own changed with this measurement)
 RECIPES = {
     "sparse_random · lr 2e-3 · 6 x 1024 (old preset)": ("sparse_random", {"batch_size": 64, "lr": 2e-3, "max_epochs": 6, "windows_per_epoch": 1024}),
@@ -88,15 +88,16 @@ if population == "pan_session":   # chapter 05's pseudo-mouse of every session's
 else:
     if session is None:   # chapter 03's default
         session = int(allen.session_pools(layout)["visual units"].idxmax())
-    binned = BinnedStimulus.load(layout.binned(session, "natural_movie_one"))
+    binned = BinnedStimulus.of_session(layout, session, "natural_movie_one")
 targets = PatchTargetStore(layout.targets).open("natural_movie_one")
 """
 
 TRAIN = LOAD + """
-from neurrator.models.training import SpikeDecoder, preset
+from neurrator import profiles
+from neurrator.models.training import SpikeDecoder
 
 overrides = {overrides!r}
-encoder, train = preset("demo", **{{**overrides, "patience": overrides["max_epochs"] + 1}})
+encoder, train = profiles.get("demo").encoder_preset(**{{**overrides, "patience": overrides["max_epochs"] + 1}})
 data = regime_windows(binned, regime, seed=0, jitter=train.jitter, neuron_dropout=train.neuron_dropout)
 decoder = SpikeDecoder("patches", encoder, train, progress=False)
 started = time.perf_counter()

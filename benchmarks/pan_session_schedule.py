@@ -3,7 +3,7 @@
 Chapter 05 trains one encoder on the pan-session pseudo-mouse (every unit of every demo session, 1699
 units). Its input convolution grows with the units, so chapter 03's demo preset (12 epochs of 2048
 windows, lr 3e-4) takes ~5 minutes there on two cores, more than the chapter's budget. This script trains
-the same model (``preset("demo")`` widths, sparse-random split, seed 0, 2 threads) under each candidate
+the same model (``profiles.get("demo").encoder_preset()`` widths, sparse-random split, seed 0, 2 threads) under each candidate
 schedule, each in a fresh process, and reports the best validation patch cosine and the fit time, with
 the time as a ratio to chapter 03's preset: the basis of ``PAN_SESSION_OPTIONS["demo"]``.
 
@@ -17,7 +17,7 @@ import argparse
 
 from measure import run_isolated, save
 
-SCHEDULES = {   # name: overrides of preset("demo")
+SCHEDULES = {   # name: overrides of profiles.get("demo").encoder_preset()
     "chapter 03 preset (12 x 2048, lr 3e-4)": {},
     "6 x 1024, lr 3e-4": {"max_epochs": 6, "windows_per_epoch": 1024, "val_windows": 512},
     "6 x 1024, lr 1e-3": {"max_epochs": 6, "windows_per_epoch": 1024, "val_windows": 512, "lr": 1e-3},
@@ -29,13 +29,14 @@ import time
 from neurrator.data.pseudomice import pan_session_mouse
 from neurrator.data.windows import regime_windows
 from neurrator.layout import DataLayout
-from neurrator.models.training import SpikeDecoder, preset
+from neurrator import profiles
+from neurrator.models.training import SpikeDecoder
 from neurrator.vlm.targets import PatchTargetStore
 
 layout = DataLayout.resolve({data_dir!r}, "demo")
 binned = pan_session_mouse(layout, "natural_movie_one").as_binned()
 data = regime_windows(binned, "sparse_random", seed=0)
-encoder, train = preset("demo", **{overrides!r})
+encoder, train = profiles.get("demo").encoder_preset(**{overrides!r})
 decoder = SpikeDecoder("patches", encoder, train, progress=False)
 started = time.perf_counter()
 decoder.fit(data.train, data.val, PatchTargetStore(layout.targets).open("natural_movie_one"), resume=False)

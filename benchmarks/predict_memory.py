@@ -82,7 +82,7 @@ STREAMED = """
 from neurrator.models.predictions import read_predictions, write_predictions
 from neurrator.rowfiles import select
 frame_ids, blocks = decoder.predict_by_frame(test)
-predicted = read_predictions(write_predictions({out!r}, frame_ids, blocks, out_shape=decoder.out_shape_))
+predicted = read_predictions(write_predictions({out!r}, frame_ids, blocks, made_by="03_train", out_shape=decoder.out_shape_), made_by="03_train")
 shuffle = np.random.default_rng(0).permutation(len(frame_ids))
 rows = {{"patch cosine": metrics.mean_patch_cosine(predicted.outputs, select(store, frame_ids)),
         "patch cosine (shuffled)": metrics.mean_patch_cosine(predicted.outputs, select(store, frame_ids[shuffle]))}}

@@ -27,7 +27,8 @@ from neurrator.data.binning import bin_spikes
 from neurrator.data.windows import regime_windows
 from neurrator.evaluation import sbert, scoring
 from neurrator.layout import DataLayout
-from neurrator.models.training import SpikeDecoder, preset
+from neurrator import profiles
+from neurrator.models.training import SpikeDecoder
 from neurrator.vlm import captions
 from neurrator.vlm.demo import DemoBackend
 from neurrator.vlm.targets import PatchTargetStore
@@ -46,7 +47,7 @@ session_id = int(allen.list_sessions(allen.open_cache(layout.allen_cache))["sess
 recording = allen.ensure_recording(layout, session_id, stimuli=["natural_scenes"], progress=False)
 binned = bin_spikes(recording, "natural_scenes", allen.select_units(recording.units, "all"))
 preprocessed = time.perf_counter()
-encoder, train = preset("demo")
+encoder, train = profiles.get("demo").encoder_preset()
 data = regime_windows(binned, "scene_identity", seed=0, jitter=train.jitter, neuron_dropout=train.neuron_dropout)
 decoder = SpikeDecoder("patches", encoder, train, progress=False)
 decoder.fit(data.train, data.val, PatchTargetStore(main.targets).open("natural_scenes"), resume=False)

@@ -22,7 +22,7 @@ from measure import RESULTS, run_isolated, save
 
 OLD_PRESET = "d128, lr 3e-4, 12 x 2048 (old preset)"
 SHORT = {"val_windows": 256}
-RECIPES = {   # name: overrides of preset("demo"), whose widths are d_model 128 and 64 conv channels
+RECIPES = {   # name: overrides of profiles.get("demo").encoder_preset(), whose widths are d_model 128 and 64 conv channels
     OLD_PRESET: {"lr": 3e-4, "max_epochs": 12, "windows_per_epoch": 2048, "val_windows": 1024},
     "d128, lr 2e-3, 6 x 1024": {"lr": 2e-3, "max_epochs": 6, "windows_per_epoch": 1024, **SHORT},
     "d128, lr 1e-3, 4 x 1024": {"lr": 1e-3, "max_epochs": 4, "windows_per_epoch": 1024, **SHORT},
@@ -43,7 +43,8 @@ from neurrator.data.binning import BinnedStimulus
 from neurrator.data.windows import regime_windows
 from neurrator.evaluation import metrics, sbert, scoring
 from neurrator.layout import DataLayout
-from neurrator.models.training import SpikeDecoder, preset
+from neurrator import profiles
+from neurrator.models.training import SpikeDecoder
 from neurrator.rowfiles import select
 from neurrator.vlm import captions
 from neurrator.vlm.demo import DemoBackend
@@ -54,15 +55,15 @@ session = {session!r}
 if session is None:   # chapter 03's default
     session = int(allen.session_pools(layout)["visual units"].idxmax())
 stimulus = "natural_movie_one"
-binned = BinnedStimulus.load(layout.binned(session, stimulus))
+binned = BinnedStimulus.of_session(layout, session, stimulus)
 targets = PatchTargetStore(layout.targets).open(stimulus)
-encoder, train = preset("demo", **{overrides!r})
+encoder, train = profiles.get("demo").encoder_preset(**{overrides!r})
 data = regime_windows(binned, "sparse_random", seed=0, jitter=train.jitter, neuron_dropout=train.neuron_dropout)
 # chapter 03's own model of this split is reused when it was trained with exactly this recipe (same configs)
 existing = layout.decoder(session, stimulus, "sparse_random")
-reused = existing.is_file() and (lambda d: (d.encoder, d.train) == (encoder, train))(SpikeDecoder.load(existing))
+reused = existing.is_file() and (lambda d: (d.encoder, d.train) == (encoder, train))(SpikeDecoder.load(existing, made_by="03_train"))
 if reused:
-    decoder = SpikeDecoder.load(existing)
+    decoder = SpikeDecoder.load(existing, made_by="03_train")
     fit_seconds = float(decoder.history_["seconds"].sum())
 else:
     decoder = SpikeDecoder("patches", encoder, train, progress=False)

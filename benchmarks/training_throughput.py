@@ -1,6 +1,6 @@
 """Training throughput (windows/s) and peak memory: neurrator's training loop against the paper's reference loop.
 
-Same data, same model (``preset("demo")`` widths), batch 64, seed, AdamW + cosine schedule + clipping at 1.0,
+Same data, same model (``profiles.get("demo").encoder_preset()`` widths), batch 64, seed, AdamW + cosine schedule + clipping at 1.0,
 +-2-bin jitter and 10 % neuron dropout, torch threads fixed to 2; each scenario in a fresh process
 (``measure.run_isolated``: peak RSS of that process alone):
 - neurrator: the real ``SpikeDecoder("patches").fit`` for one epoch of ``3 + steps`` batches; windows come from
@@ -34,14 +34,15 @@ WARMUP, BATCH = 3, 64
 SETUP = """
 import time, numpy as np, torch
 from dataclasses import replace
-from neurrator.models.training import SpikeDecoder, EncoderConfig, preset
+from neurrator import profiles
+from neurrator.models.training import SpikeDecoder, EncoderConfig
 from neurrator.vlm.targets import PatchTargetStore, StoredTargets
 from neurrator.data.windows import SpikeWindows
 from neurrator.data.splits import split_bins, zscore_stats, TRAIN, VAL
 from neurrator.data.binning import BinnedStimulus
 torch.set_num_threads(2)
 STEPS, WARMUP, BATCH, PAPER = {steps}, {warmup}, {batch}, {paper}
-enc, tr = preset("demo")
+enc, tr = profiles.get("demo").encoder_preset()
 tr = replace(tr, max_epochs=1, windows_per_epoch=(WARMUP + STEPS) * BATCH, val_windows=BATCH, batch_size=BATCH)
 if PAPER:   # synthetic: 2000 neurons, 3600 frames x 4 bins x 2 repeats, targets 576 x 1024 (written by 'prepare')
     enc = EncoderConfig()
@@ -177,7 +178,7 @@ def main() -> None:
                              f"session {args.session}) and notebook 02_targets (demo profile target store), "
                              "or pass --data-dir.")
         binned, store = str(binned), str(store)
-        settings.update(encoder='preset("demo")', session=args.session, stimulus="natural_movie_one", data_dir=str(data))
+        settings.update(encoder='profiles.get("demo").encoder_preset()', session=args.session, stimulus="natural_movie_one", data_dir=str(data))
     setup = SETUP.format(steps=args.steps, warmup=WARMUP, batch=BATCH, paper=args.paper_shapes, store=store, binned=binned)
     results = {name: run_isolated(setup + code) for name, code in (("neurrator", NEURRATOR), ("reference", REFERENCE))}
     ours, ref = results["neurrator"], results["reference"]

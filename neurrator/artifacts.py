@@ -132,18 +132,28 @@ def _content_matches(path: Path, meta: dict, verify_hash: bool = False) -> bool:
     return True
 
 
+def _verified_sidecar(path: Path, fix: Callable[[dict], str], verify_hash: bool = False, what: str = "") -> dict:
+    """The sidecar of ``path`` once, under the artifact's lock, the file is checked to be the one it describes
+    (:func:`_content_matches`); else :class:`ArtifactError` naming ``what`` it is (e.g. "input") and ``fix(sidecar)``
+    (the remedy, from the sidecar read, or from ``{}`` where there is none)."""
+    with _lock(path):
+        try:
+            meta = read_sidecar(path)
+        except ArtifactError as err:
+            raise ArtifactError(f"{err}; {fix({})}") from None
+        if not path.is_file() or not _content_matches(path, meta, verify_hash):
+            raise ArtifactError(f"{what + ' ' if what else ''}{path} does not match its sidecar (partial, edited or "
+                                f"corrupt): {fix(meta)}")
+    return meta
+
+
 def _input_hash(value: str | os.PathLike) -> str:
     """An input's identity: its sidecar's recorded hash once its content is checked against it, else its
     content hash."""
     path = Path(value)
-    side = sidecar_path(path)
-    if side.is_file():
-        with _lock(path):
-            meta = json.loads(side.read_text())
-            if not path.is_file() or not _content_matches(path, meta):
-                raise ArtifactError(f"input {path} does not match its sidecar (partial, edited or corrupt): remake it "
-                                    f"({meta.get('made_by', 'its maker')}) before its consumers")
-        return meta["sha256"]
+    if sidecar_path(path).is_file():   # the sidecar is read once, under the lock
+        fix = lambda meta: f"remake it ({meta.get('made_by', 'its maker')}) before its consumers"
+        return _verified_sidecar(path, fix, what="input")["sha256"]
     if path.is_file():
         return sha256_file(path)
     raise ArtifactError(f"input {path} does not exist; make it before {path.name}'s consumers")
@@ -220,13 +230,7 @@ def check_artifact(
     remake = f"run notebook {made_by} to make it" if made_by[:2].isdigit() else f"rerun {made_by}"
     if not path.exists():
         raise ArtifactError(f"missing artifact {path}: {remake}")
-    with _lock(path):
-        try:
-            meta = read_sidecar(path)
-        except ArtifactError as err:
-            raise ArtifactError(f"{err}; {remake}") from None
-        if not _content_matches(path, meta, verify_hash):
-            raise ArtifactError(f"{path} does not match its sidecar (partial, edited or corrupt): {remake}")
+    meta = _verified_sidecar(path, lambda _: remake, verify_hash)
     for name, relative in meta.get("input_paths", {}).items():
         source = path.parent / relative
         if source.exists() and meta["inputs"].get(name) != _input_hash(source):

@@ -48,3 +48,15 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None, create: bool = T
     if create:
         path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def with_overrides(configs: tuple, overrides: dict, what: str = "option") -> tuple:
+    """``configs`` (dataclasses) with each of ``overrides`` applied to whichever config has that field; a name no
+    config has is an error naming the choices."""
+    from dataclasses import asdict, replace
+
+    names = [set(asdict(c)) for c in configs]
+    unknown = set(overrides) - set().union(*names)
+    if unknown:
+        raise ValueError(f"unknown {what}(s) {sorted(unknown)}; choose from {sorted(set().union(*names))}")
+    return tuple(replace(c, **{k: v for k, v in overrides.items() if k in n}) for c, n in zip(configs, names))

@@ -40,7 +40,7 @@ REFERENCES = ("model", "content")
 
 @dataclass(frozen=True)
 class DataLayout:
-    """Paths of one profile's artifacts under one data directory (nothing is created but the root)."""
+    """Paths of one profile's artifacts under one data directory (nothing is created but the data directory)."""
 
     data_dir: Path
     profile: str
@@ -49,12 +49,11 @@ class DataLayout:
     @classmethod
     def resolve(cls, data_dir: str | os.PathLike | None = None, profile: str = "demo",
                 cache_dir: str | os.PathLike | None = None, create: bool = True) -> "DataLayout":
-        """The layout for ``profile`` under the resolved data directory (``None`` / "" mean the defaults)."""
-        layout = cls(resolve_data_dir(data_dir, create=create), check_profile(profile),
-                     Path(cache_dir).expanduser().resolve() if cache_dir not in (None, "") else None)
-        if create:
-            layout.root.mkdir(parents=True, exist_ok=True)
-        return layout
+        """The layout for ``profile`` under the resolved data directory (``None`` / "" mean the defaults). With
+        ``create`` the data directory is made; the profile's folder appears with its first artifact (a run that
+        fails before writing anything leaves no empty ``<data>/<profile>/`` behind)."""
+        return cls(resolve_data_dir(data_dir, create=create), check_profile(profile),
+                   Path(cache_dir).expanduser().resolve() if cache_dir not in (None, "") else None)
 
     # ------------------------------------------------------------------ folders
     @property
@@ -92,6 +91,17 @@ class DataLayout:
     def binned(self, session_id: int, stimulus: str) -> Path:
         return self.root / "binned" / f"session_{int(session_id)}_{stimulus}.npz"
 
+    def recorded_sessions(self) -> list[int]:
+        """Sessions chapter 01 read from the Allen cache (a processed recording each), in id order."""
+        return sorted(int(p.stem[len("session_"):]) for p in self.recordings.glob("session_*.npz")
+                      if p.stem[len("session_"):].isdigit())
+
+    def processed_sessions(self, stimulus: str) -> list[int]:
+        """Sessions whose ``stimulus`` chapter 01 binned, in id order."""
+        suffix = f"_{stimulus}.npz"
+        return sorted(int(p.name[len("session_"):-len(suffix)]) for p in (self.root / "binned").glob(f"session_*{suffix}")
+                      if p.name[len("session_"):-len(suffix)].isdigit())
+
     def captions(self, stimulus: str, reference: str = "model") -> Path:
         """Reference captions of a stimulus: ``model`` (the oracle narrator or BLIP-2) or ``content``
         (what the frame shows, written by a person: the demo world's source descriptions, or a user's file)."""
@@ -127,6 +137,30 @@ class DataLayout:
         """Sessions with held-out predictions, in id order."""
         folder = self.root / "predictions"
         return sorted(int(p.name.split("_")[1]) for p in folder.glob("session_*")) if folder.is_dir() else []
+
+    def trained_session(self, session_id: int | None = None) -> int:
+        """``session_id``, or else the one session chapter 03 trained (an error naming the fix when there are none
+        or several)."""
+        from neurrator.artifacts import ArtifactError
+
+        if session_id is not None:
+            return int(session_id)
+        trained = self.trained_sessions()
+        if len(trained) != 1:
+            raise ArtifactError(f"expected the held-out predictions of one session in "
+                                f"{self.show(self.root / 'predictions')}, found {len(trained)} "
+                                f"({', '.join(map(str, trained)) or 'none'}): run notebook 03_train first, or set session_id")
+        return trained[0]
+
+    def example_paths(self, session_id: int, stimulus: str, regime: str) -> dict[str, str]:
+        """Where each kind of artifact of one session, stimulus and regime lives (shown relative to the data dir)."""
+        paths = {"Allen cache": self.allen_cache, "processed session": self.recording(session_id),
+                 "binned counts": self.binned(session_id, stimulus), "target store": self.targets,
+                 "reference captions": self.captions(stimulus), "split": self.split(session_id, stimulus, regime),
+                 "trained encoder": self.decoder(session_id, stimulus, regime),
+                 "held-out predictions": self.predictions(session_id, stimulus, regime),
+                 "narrations": self.narrations(), "headline results": self.results("03_train")}
+        return {kind: self.show(path) for kind, path in paths.items()}
 
     def narrations(self, name: str = "heldout") -> Path:
         return self.root / "narrations" / f"{name}.csv"

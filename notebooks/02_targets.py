@@ -26,7 +26,7 @@
 # - Chapter 01 (the Allen cache: in the `demo` profile the simulated world, whose stimuli are real
 #   images and clips shipped inside Python packages; in `paper` the Allen stimulus templates).
 
-# %% tags=["parameters", "hide-input"]
+# %% tags=["parameters", "hide-input"] mystnb={"code_prompt_show": "Parameters: the profile, the stimuli, batch sizes and the paper profile's models"}
 profile = "demo"                 # "demo" (offline, CPU) or "paper" (LLaVA-1.5 + BLIP-2 on a GPU runner)
 data_dir = None                  # None: $NEURRATOR_DATA, else ./data at the project root
 seed = 0
@@ -40,26 +40,24 @@ caption_max_new_tokens = 30      # paper profile: longest BLIP-2 caption, in tok
 field_of_view = "pad"            # paper profile: "pad" (whole frame, LLaVA-1.5's own choice), "crop" or "squeeze"
 content_caption_files = {}       # stimulus -> CSV (frame, caption) written by a person; demo default: the world's
 
-# %% tags=["hide-input"]
-import textwrap
-
+# %% tags=["hide-input"] mystnb={"code_prompt_show": "Imports, the book's theme, the profile and the data layout (chapter 01's cache must exist)"}
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from myst_nb import glue
 
-from neurrator import vlm
-from neurrator.book import environment, plotting, repro
+from neurrator import profiles
+from neurrator.book import environment, plotting, repro, tables, target_figures
 from neurrator.data import allen
 from neurrator.evaluation import results
 from neurrator.layout import DataLayout
 from neurrator.vlm import captions
-from neurrator.vlm.targets import PatchTargetStore
-from neurrator.world.stimuli import STIMULUS_FOLDER
+from neurrator.vlm.targets import PatchTargetStore, storage_cost
 
 plotting.set_theme()
 environment.quiet_model_loading()
 repro.seed_everything(seed)
+setup = profiles.get(profile, llava_model_id=llava_model_id, blip2_model_id=blip2_model_id)
 layout = DataLayout.resolve(data_dir, profile, cache_dir)
 if not layout.manifest.is_file():
     raise FileNotFoundError(f"no Allen cache at {layout.allen_cache}: run notebook 01_preprocess first")
@@ -68,18 +66,12 @@ if not layout.manifest.is_file():
 # ## 1. The stimulus frames
 
 # %%
-cache = allen.open_cache(layout.allen_cache)
+cache = allen.open_cache(layout)
 frames = {name: allen.stimulus_frames(cache, name) for name in stimulus_names}
-pd.DataFrame([{"stimulus": n, "frames": f.shape[0], "height": f.shape[1], "width": f.shape[2]} for n, f in frames.items()])
+tables.show(pd.DataFrame([{"stimulus": n, "frames": f.shape[0], "height": f.shape[1], "width": f.shape[2]} for n, f in frames.items()]))
 
 # %%
-fig, axes = plt.subplots(len(frames), 6, figsize=(14, 1.25 * len(frames) + 0.4))
-for row, (name, stack) in enumerate(frames.items()):
-    for col, index in enumerate(np.linspace(0, len(stack) - 1, 6).astype(int)):
-        axes[row, col].imshow(stack[index], cmap="gray", vmin=0, vmax=255)
-        axes[row, col].set_title(f"{name} #{index}", fontsize=8)
-        axes[row, col].axis("off")
-fig.suptitle("Stimulus frames as the mouse sees them (grayscale)")
+target_figures.stimulus_frames(frames)
 plt.show()
 
 # %% [markdown]
@@ -97,8 +89,7 @@ plt.show()
 # layer, field of view, preprocessing and a hash of the frames.
 
 # %%
-backend = vlm.load_backend(profile, **({"model_id": llava_model_id, "field_of_view": field_of_view} if profile == "paper"
-                                       else {"cache_dir": layout.models}))
+backend = setup.backend(layout, field_of_view=field_of_view)
 store = PatchTargetStore(layout.targets)
 targets = {}
 for name, stack in frames.items():
@@ -108,28 +99,11 @@ backend.target_spec()
 
 # %% tags=["nbval-check-output"]
 summary = pd.DataFrame(store.summary()).set_index("stimulus")
-summary.loc[stimulus_names]
+tables.show(summary.loc[stimulus_names], caption="The patch-target store")
 
 # %%
-scenes, scene_grids = frames["natural_scenes"], targets["natural_scenes"].rows(range(len(frames["natural_scenes"])))
-energy = np.linalg.norm(scene_grids, axis=-1)                       # (scenes, patches)
-side = int(np.sqrt(scene_grids.shape[1]))
-movie_grids = targets["natural_movie_one"].rows(np.arange(0, 900, 5))
-pooled = movie_grids.mean(1)
-pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)
-fig, axes = plt.subplots(2, 5, figsize=(14, 4.2), gridspec_kw={"width_ratios": [1, 1, 1, 1, 1.3]})
-for col, index in enumerate(np.linspace(0, len(scenes) - 1, 4).astype(int)):
-    axes[0, col].imshow(scenes[index], cmap="gray")
-    axes[0, col].set_title(f"scene {index}", fontsize=9)
-    axes[1, col].imshow(energy[index].reshape(side, side), cmap="magma")
-    axes[1, col].set_title("patch-vector norm", fontsize=9)
-for ax in axes[:, :4].flat:
-    ax.axis("off")
-axes[0, 4].axis("off")
-im = axes[1, 4].imshow(pooled @ pooled.T, cmap="viridis", vmin=0, vmax=1)
-axes[1, 4].set_title("cosine between movie frames (every 5th)", fontsize=9)
-fig.colorbar(im, ax=axes[1, 4], fraction=0.046)
-plt.tight_layout()
+scene_grids = targets["natural_scenes"].rows(range(len(frames["natural_scenes"])))
+target_figures.grid_structure(frames["natural_scenes"], scene_grids, targets["natural_movie_one"].rows(np.arange(0, 900, 5)))
 plt.show()
 
 # %% [markdown]
@@ -147,33 +121,20 @@ plt.show()
 # (`content_caption_files`, absent by default).
 
 # %%
-reference = {}
-for name, stack in frames.items():
-    reference[name], caption_spec = captions.reference_captions(
-        profile, stack, targets[name], backend, blip2_model_id=blip2_model_id, batch_size=narration_batch_size,
-        max_new_tokens=caption_max_new_tokens)
-    captions.write_captions(layout.captions(name), name, range(len(stack)),
-                            reference[name], caption_spec, inputs={"targets": store.path(name)})
-world_stimuli = layout.allen_cache / STIMULUS_FOLDER if profile == "demo" else None
-content = {}
-for name, stack in frames.items():
-    made = captions.content_captions(profile, name, len(stack), caption_file=content_caption_files.get(name),
-                                     world_stimuli=world_stimuli)
-    path = layout.captions(name, "content")
-    if made is None:
-        path.unlink(missing_ok=True)      # no stale content reference from an earlier run
-        continue
-    content[name], content_spec = made
-    captions.write_captions(path, name, range(len(stack)), content[name], content_spec)
+reference, content = captions.write_references(
+    layout, frames, targets, backend, blip2_model_id=setup.captioner_id, batch_size=narration_batch_size,
+    max_new_tokens=caption_max_new_tokens, content_caption_files=content_caption_files)
+
+# %% tags=["remove-input"]
 examples = np.linspace(0, len(frames["natural_scenes"]) - 1, 8).astype(int)
 table = pd.DataFrame({"scene": examples, "reference caption": [reference["natural_scenes"][i] for i in examples]})
 if "natural_scenes" in content:
     table["content reference"] = [content["natural_scenes"][i] for i in examples]
-if profile == "demo":
+if hasattr(backend, "labels"):   # the demo narrator reads labels with a frozen classifier head
     table["labels read by the frozen head"] = [", ".join(l) for l in backend.labels(scene_grids[examples])]
-table
+tables.show(table, caption="Scenes with their references")
 
-# %%
+# %% tags=["remove-input"]
 caption_counts = pd.DataFrame([{"stimulus": n, "frames": len(c), "distinct captions": len(set(c)),
                                 "distinct content descriptions": len(set(content[n])) if n in content else 0}
                                for n, c in reference.items()]).set_index("stimulus")
@@ -182,23 +143,18 @@ results.record(layout, "02_targets", {"reference captions": results.table_record
                      "distinct content descriptions": results.EXACT})})
 glue("movie_content_distinct", int(caption_counts.loc["natural_movie_one", "distinct content descriptions"])
      if "natural_movie_one" in caption_counts.index else 0, display=False)
-caption_counts
+glue("movie_frames", len(frames["natural_movie_one"]) if "natural_movie_one" in frames else 0, display=False)
+glue("movie_distinct_captions", int(caption_counts.loc["natural_movie_one", "distinct captions"])
+     if "natural_movie_one" in caption_counts.index else 0, display=False)
+tables.show(caption_counts, caption="Distinct references per stimulus")
 
 # %%
-fig, axes = plt.subplots(3, 4, figsize=(14, 6.2))
-movie = frames["natural_movie_one"]
-for ax, index in zip(axes.flat, np.linspace(0, len(movie) - 1, 12).astype(int)):
-    ax.imshow(movie[index], cmap="gray")
-    ax.set_title(f"#{index}: " + "\n".join(textwrap.wrap(reference["natural_movie_one"][index], 36)), fontsize=8)
-    ax.axis("off")
-fig.suptitle("natural_movie_one frames with their reference captions")
-plt.tight_layout()
-plt.show()
+target_figures.captioned_frames(frames["natural_movie_one"], reference["natural_movie_one"], "natural_movie_one")
 
 # %% [markdown]
 # **Takeaway:** every frame gets a short literal sentence naming its main content (the model
 # reference); the content reference is coarser — {glue:text}`movie_content_distinct` distinct descriptions
-# for natural_movie_one's 900 frames, one per source. Narrations decoded from neurons are scored against both.
+# for natural_movie_one's {glue:text}`movie_frames` frames, one per source. Narrations decoded from neurons are scored against both.
 
 # %% [markdown]
 # ## 4. What the store costs
@@ -206,18 +162,18 @@ plt.show()
 # float16 on disk and reads only the rows a batch needs.
 
 # %% tags=["nbval-check-output"]
-shapes = {"demo 900-frame movie": (900, 49, 1280), "paper 900-frame movie": (900, 576, 1024),
-          "paper 3600-frame movie": (3600, 576, 1024)}
-cost = pd.DataFrame([{"stimulus": name, "float32 table in RAM (GB)": round(np.prod(s) * 4 / 1e9, 2),
-                      "float16 store on disk (GB)": round(np.prod(s) * 2 / 1e9, 2),
-                      "RAM for a batch of 64 (MB)": round(64 * s[1] * s[2] * 4 / 1e6, 1)}
-                     for name, s in shapes.items()]).set_index("stimulus")
-cost
+cost = storage_cost({"demo 900-frame movie": (900, 49, 1280), "paper 900-frame movie": (900, 576, 1024),
+                     "paper 3600-frame movie": (3600, 576, 1024)})
+tables.show(cost, caption="Storage of the target grids")
+
+# %% tags=["remove-input"]
+long_movie = cost.loc["paper 3600-frame movie"]
+glue("long_movie_ram_gb", f"{long_movie['float32 table in RAM (GB)']:.2f}", display=False)
+glue("long_movie_disk_gb", f"{long_movie['float16 store on disk (GB)']:.2f}", display=False)
+glue("long_movie_batch_mb", f"{long_movie['RAM for a batch of 64 (MB)']:.0f}", display=False)
 
 # %%
-ax = cost[["float32 table in RAM (GB)", "float16 store on disk (GB)"]].plot.barh(figsize=(7, 2.6))
-ax.set_xlabel("GB")
-ax.set_title("Target storage: reference float32 table vs float16 store")
+target_figures.storage_cost(cost)
 plt.show()
 
 # %% [markdown]
@@ -228,7 +184,11 @@ plt.show()
 # ## Summary
 # - Targets are the backend's own vision-tower grids; the store keeps them as float16 arrays on disk,
 #   read a batch at a time, with a sidecar that refuses a mismatched backend or frame set.
-# - Reference captions come from the oracle narrator (`demo`) or BLIP-2 (`paper`), one per frame.
+#   The paper profile's long movie (natural_movie_three) takes {glue:text}`long_movie_disk_gb` GB on disk instead of
+#   {glue:text}`long_movie_ram_gb` GB in RAM, while a training batch holds {glue:text}`long_movie_batch_mb` MB in RAM.
+# - Reference captions come from the oracle narrator (`demo`) or BLIP-2 (`paper`), one per frame:
+#   {glue:text}`movie_distinct_captions` distinct sentences for natural_movie_one's {glue:text}`movie_frames`
+#   frames, against {glue:text}`movie_content_distinct` content descriptions.
 #
 # ## What's next
 # Chapter 03 trains the encoder from spikes to these grids.

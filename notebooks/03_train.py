@@ -28,121 +28,83 @@
 # ## Prerequisites
 # - Chapter 01 (binned sessions and splits) and chapter 02 (target grids and reference captions).
 
-# %% tags=["parameters", "hide-input"]
+# %% tags=["parameters", "hide-input"] mystnb={"code_prompt_show": "Parameters: the profile, the session, the stimuli, the held-out regimes and training overrides"}
 profile = "demo"                  # "demo" (offline, CPU) or "paper" (the paper's encoder and schedule, on a GPU)
 data_dir = None                   # None: $NEURRATOR_DATA, else ./data at the project root
 seed = 0
 session_id = None                 # None: the session with the most visual units (visual cortex + LGd)
-movie = "natural_movie_one"       # trained on under each regime
-second_movie = "natural_movie_three"   # trained on itself (the paper's replication) and narrated zero-shot by movie's model
+stimulus = "natural_movie_one"    # trained on under each regime
+second_stimulus = "natural_movie_three"   # trained on itself (the paper's replication) and narrated zero-shot by stimulus's model
 scenes = "natural_scenes"         # the image-identity holdout
 regimes = ["sparse_random", "contiguous_middle", "front_only"]   # held-out regimes of the first movie
-second_movie_regimes = ["sparse_random", "contiguous_middle"]    # the second movie's own encoders
+second_stimulus_regimes = ["sparse_random", "contiguous_middle"]    # the second movie's own encoders
 guard_frames = [3, 15]            # extra sparse-random encoders whose training keeps this many frames from held-out ones
 split_fractions = [0.7, 0.15, 0.15]    # train / validation / test repeats
 train_options = {}                # overrides of the profile's preset, e.g. {"max_epochs": 60, "d_model": 384}
 retrain = False                   # True: ignore finished checkpoints and train again
 device = "auto"
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"code_prompt_show": "Imports, the book's theme, the data layout and the profile's encoder preset"}
 from dataclasses import asdict
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from myst_nb import glue
 
-from neurrator.book import learning_curve, plotting, repro
+from neurrator import profiles
+from neurrator.book import learning_curve, plotting, repro, tables, training_figures
 from neurrator.data import allen, splits
-from neurrator.evaluation import inference, metrics, results, scoring
-from neurrator.vlm import captions
 from neurrator.data.binning import BinnedStimulus
+from neurrator.evaluation import heldout, inference, metrics, results
 from neurrator.layout import DataLayout
+from neurrator.models.training import training_summary
+from neurrator.rowfiles import pooled_targets
+from neurrator.vlm import captions
 from neurrator.vlm.targets import PatchTargetStore
-from neurrator.models.objectives import pooled_targets
-from neurrator.models.predictions import read_predictions, write_predictions
-from neurrator.models.training import fit_and_save, preset, training_summary
-from neurrator.rowfiles import select
-from neurrator.data.windows import regime_windows, subsample_training
-from neurrator.world.stimuli import frame_sources
 
+CHAPTER = "03_train"
 plotting.set_theme()
 repro.seed_everything(seed)
 layout = DataLayout.resolve(data_dir, profile)
-encoder_config, train_config = preset(profile, seed=seed, device=device, **train_options)
+encoder_config, train_config = profiles.get(profile).encoder_preset(seed=seed, device=device, **train_options)
 
 # %% [markdown]
 # ## 1. The session and its windows
 # Every unit that passes the Allen QC enters the encoder (later chapters query subsets of them).
 # The demo default is the session with the most visual units.
 
-# %%
+# %% tags=["remove-input"]
 pools = allen.session_pools(layout)
 if session_id is None:
     session_id = int(pools["visual units"].idxmax())
 print(f"training on session {session_id}")
 
 # %% tags=["nbval-check-output"]
-pools[["VISp", "higher visual", "LGd", "hippocampus", "all", "visual units"]]
+tables.show(pools[["VISp", "higher visual", "LGd", "hippocampus", "all", "visual units"]], caption="Units per pool")
 
-# %%
-def load_binned(stimulus):
-    return BinnedStimulus.load(layout.binned(session_id, stimulus))
-
-
-store = PatchTargetStore(layout.targets)
-fractions = tuple(split_fractions)
-options = dict(seed=seed, fractions=fractions, jitter=train_config.jitter, neuron_dropout=train_config.neuron_dropout)
-conditions = splits.heldout_conditions(movie, second_movie, scenes, regimes, second_movie_regimes, guard_frames)
-binned = {name: load_binned(name) for name in dict.fromkeys(c.stimulus for c in conditions.values())}
-runs = {}
-for name, c in conditions.items():
-    if not c.trains:
-        continue
-    data = regime_windows(binned[c.stimulus], c.regime, guard_frames=c.guard_frames,
-                          frame_groups=frame_sources(layout.allen_cache, c.stimulus) if c.stimulus == scenes else None,
-                          **options)
-    if c.train_windows_as:      # a size-matched control: as many training windows as the named condition
-        data = subsample_training(data, len(runs[c.train_windows_as][1].train), seed=seed)
-    runs[name] = (c.stimulus, data)
-targets = {name: store.open(name) for name in binned}
-for name, (stim, data) in runs.items():   # chapter 04 reads the split each model was trained on
-    splits.save_split(data.split, layout.split(session_id, stim, conditions[name].key), params={"session_id": session_id},
-                      inputs={"binned": layout.binned(session_id, stim)})
+# %% tags=["hide-input"] mystnb={"code_prompt_show": "The held-out conditions and their windows (each split saved for chapter 04)"}
+conditions = splits.heldout_conditions(stimulus, second_stimulus, scenes, regimes, second_stimulus_regimes, guard_frames)
+binned = {name: BinnedStimulus.of_session(layout, session_id, name)
+          for name in dict.fromkeys(c.stimulus for c in conditions.values())}
+options = dict(seed=seed, fractions=tuple(split_fractions), jitter=train_config.jitter,
+               neuron_dropout=train_config.neuron_dropout)
+runs = splits.heldout_windows(conditions, binned, allen_cache=layout.allen_cache, **options)
+for name, data in runs.items():   # chapter 04 reads the split each model was trained on
+    conditions[name].save_split(data.split, layout, session_id, made_by=CHAPTER)
 
 # %% tags=["nbval-check-output"]
-pd.DataFrame({name: {"stimulus": stim, "guard (frames)": data.split.guard_frames, **data.counts()}
-              for name, (stim, data) in runs.items()}).T
+tables.show(pd.DataFrame({name: {"stimulus": conditions[name].stimulus, "guard (frames)": data.split.guard_frames,
+                                 **data.counts()} for name, data in runs.items()}).T, caption="Windows per condition")
 
-# %%
-for regime in ("front_only", "contiguous_middle"):
-    if regime in runs:
-        data = runs[regime][1]
-        glue(f"{regime}_train_windows", f"{len(data.train):,}", display=False)
-        glue(f"{regime}_train_frames", int((~data.split.held_out).sum()), display=False)
+# %% tags=["remove-input"]
+for key, value in heldout.window_texts(conditions, runs, layout.allen_cache).items():
+    glue(key, value, display=False)
 glue("guard_frames", ", ".join(str(g) for g in guard_frames) or "no", display=False)
-matched = next((c for c in conditions.values() if c.train_windows_as), None)
-glue("matched_text", "no size-matched control in this run" if matched is None else
-     f"`{matched.name}` trains the unguarded split on {len(runs[matched.name][1].train):,} windows drawn at random, as "
-     f"many as `{matched.train_windows_as}` has", display=False)
-scene_text = {}
-for name in ("scene_identity", "scene_identity_crops"):
-    if name in runs:
-        sources = frame_sources(layout.allen_cache, scenes)
-        sources = np.arange(len(runs[name][1].split.held_out)) if sources is None else sources
-        held = runs[name][1].split.held_out
-        shared = set(sources[held]) & set(sources[~held])
-        scene_text[name] = (f"{int(held.sum())} images from {len(set(sources[held]))} sources, "
-                            f"{len(shared)} of which also have an image in training")
-glue("scene_text", "; ".join(f"`{k}`: {v}" for k, v in scene_text.items()) or "no scenes in this run", display=False)
-glue("second_movie_repeats", len(np.unique(binned[second_movie].repeat)) if second_movie in binned else 0, display=False)
+glue("second_movie_repeats", len(np.unique(binned[second_stimulus].repeat)) if second_stimulus in binned else 0, display=False)
 
 # %% [markdown]
-# **Takeaway:** each regime trains only on windows wholly inside training bins (front-only,
-# {glue:text}`front_only_train_frames` training frames: {glue:text}`front_only_train_windows` windows;
-# contiguous middle: {glue:text}`contiguous_middle_train_windows`); its test windows are centred on
-# frames it never trained on. A test window still takes its context from the bins around its frame, which
+# A test window takes its context from the bins around its frame, which
 # in the sparse-random regime are training bins of the same repeat; the guard band (bottom rows) keeps
 # every training and validation window {glue:text}`guard_frames` frames away from held-out frames, at the
 # cost of training windows. To tell distance from training frames apart from that loss of data,
@@ -150,6 +112,11 @@ glue("second_movie_repeats", len(np.unique(binned[second_movie].repeat)) if seco
 # world: one repeat trains, the other validates, and its held-out frames are tested in both. Unseen scenes
 # are held out by **source**: the demo's scenes are crops of a few source photographs, and a held-out
 # crop whose source trains under another crop is not unseen. Held out ({glue:text}`scene_text`).
+#
+# **Takeaway:** each regime trains only on windows wholly inside training bins (front-only,
+# {glue:text}`front_only_train_frames` training frames: {glue:text}`front_only_train_windows` windows;
+# contiguous middle: {glue:text}`contiguous_middle_train_windows`); its test windows are centred on
+# frames it never trained on.
 
 # %% [markdown]
 # ## 2. Training
@@ -164,12 +131,13 @@ glue("second_movie_repeats", len(np.unique(binned[second_movie].repeat)) if seco
 # {glue:text}`paper_patience`). A checkpoint is written after every epoch: an interrupted run resumes
 # where it stopped, and a finished one is loaded instead of retrained.
 
-# %%
+# %% tags=["remove-input"]
 for name in ("demo", "paper"):
-    shown_encoder, shown_train = preset(name)
+    shown_encoder, shown_train = profiles.get(name).encoder_preset()
     for key, value in {**asdict(shown_encoder), **asdict(shown_train)}.items():
         glue(f"{name}_{key}", value if value is not None else "all", display=False)
-pd.Series({**asdict(encoder_config), **asdict(train_config)}, name=profile).to_frame()
+tables.show(pd.Series({**asdict(encoder_config), **asdict(train_config)}, name=profile).rename_axis("setting").to_frame(),
+            caption=f"The {profile} profile's encoder and training preset")
 
 # %% [markdown]
 # ### How far training goes: the learning curve behind the demo recipe
@@ -183,25 +151,14 @@ pd.Series({**asdict(encoder_config), **asdict(train_config)}, name=profile).to_f
 
 # %%
 measured_curve = learning_curve.load()
-SPLITS, BASELINE_KEYS = ("sparse_random", "contiguous_middle"), {"Ridge": "ridge", "PCA + KNN": "pca"}
-curve_text = {f"{split}_{what}": "—" for split in SPLITS
-              for what in ("plateau", "converged_heldout", "converged_steps", "ridge_heldout", "pca_heldout")}
-curve_text["curve_margin"] = "—"
 if measured_curve is None:
     print("benchmarks/results/learning_curve.json is not in this project: run benchmarks/learning_curve.py to measure it")
 else:
-    curve_text["curve_margin"] = measured_curve["summary"]["sparse_random"]["margin"]
-    runs_by_steps = sorted(measured_curve["results"].values(), key=lambda r: r["optimiser_steps"])
-    for split in SPLITS:
-        summary, longest = measured_curve["summary"][split], [r for r in runs_by_steps if r["regime"] == split][-1]
-        curve_text[f"{split}_plateau"] = f"{summary['plateau_val_cosine']:.2f}"
-        curve_text[f"{split}_converged_heldout"] = f"{longest['heldout_patch_cosine']:.2f}"
-        curve_text[f"{split}_converged_steps"] = f"{longest['optimiser_steps']:,}"
-        for name, key in BASELINE_KEYS.items():
-            curve_text[f"{split}_{key}_heldout"] = f"{summary['baselines'][name]['heldout_patch_cosine']:.2f}"
     plotting.learning_curves(measured_curve)
     plt.show()
-for key, value in curve_text.items():
+
+# %% tags=["remove-input"]
+for key, value in heldout.learning_curve_texts(measured_curve).items():
     glue(key, value, display=False)
 
 # %% [markdown]
@@ -215,56 +172,28 @@ for key, value in curve_text.items():
 # between training frames a neighbour lookup is hard to beat; inside the block no method is far from the others.
 
 # %%
-def train(stimulus, key, data, objective="patches"):
-    return fit_and_save(data, targets[stimulus], encoder_config, train_config,
-                        checkpoint_dir=layout.checkpoints(session_id, stimulus, key, objective),
-                        path=layout.decoder(session_id, stimulus, key, objective), name=f"{stimulus} {key} ({objective})",
-                        retrain=retrain, objective=objective,
-                        params={"session_id": session_id, "stimulus": stimulus, "regime": key},
-                        inputs={"binned": layout.binned(session_id, stimulus), "targets": store.path(stimulus)})
-
-
-decoders = {name: train(stim, conditions[name].key, data) for name, (stim, data) in runs.items()}
-retrieval = {}
-if "sparse_random" in runs:
-    retrieval["infonce"] = train(movie, "sparse_random", runs["sparse_random"][1], "infonce")
-if "scene_identity" in runs:
-    retrieval["classifier"] = train(scenes, conditions["scene_identity"].key, runs["scene_identity"][1], "classifier")
+store = PatchTargetStore(layout.targets)
+fit = dict(layout=layout, session_id=session_id, store=store, configs=(encoder_config, train_config), made_by=CHAPTER,
+           retrain=retrain)
+decoders = {name: heldout.train_condition(conditions[name], data, **fit) for name, data in runs.items()}
+variants = {f"{name} ({objective})": heldout.train_condition(conditions[name], runs[name], objective=objective, **fit)
+            for name, objective in [("sparse_random", "infonce"), ("scene_identity", "classifier")] if name in runs}
+trained_models = {**{f"{r} (patches)": d for r, d in decoders.items()}, **variants}
 
 # %%
-history = pd.concat([d.history_.assign(model=f"{r} (patches)") for r, d in decoders.items()] +
-                    [d.history_.assign(model=f"{('sparse_random' if o == 'infonce' else 'scene_identity')} ({o})")
-                     for o, d in retrieval.items()], ignore_index=True)
-fig, axes = plt.subplots(3, 1, figsize=(7, 10))
-patch_models = history["model"].str.endswith("(patches)")
-sns.lineplot(data=history[patch_models], x="epoch", y="train_loss", hue="model", ax=axes[0])
-sns.lineplot(data=history[patch_models], x="epoch", y="val_loss", hue="model", ax=axes[0], linestyle="--", legend=False)
-axes[0].set(title="patch loss (solid: training, dashed: validation)", ylabel="0.5 MSE + 0.5 (1 − cosine)")
-axes[0].legend(fontsize=8, ncol=2)
-sns.lineplot(data=history[patch_models], x="epoch", y="val_score", hue="model", ax=axes[1], legend=False)
-axes[1].set(title="validation patch cosine (early-stopping score)", ylabel="mean patch cosine")
-sns.lineplot(data=history[~patch_models], x="epoch", y="val_score", hue="model", ax=axes[2])
-axes[2].set(title="retrieval variants: validation score", ylabel="embedding cosine / accuracy")
-plt.tight_layout()
+training_figures.training_curves(trained_models)
 plt.show()
 
 # %% [markdown]
 # Where each model's training ended, beside the measured plateau of its split (where the learning curve
 # was measured on this session):
 
-# %%
-trained_summary = training_summary({**{f"{r} (patches)": d for r, d in decoders.items()},
-                                    **{f"{('sparse_random' if o == 'infonce' else 'scene_identity')} ({o})": d
-                                       for o, d in retrieval.items()}},
-                                   plateaus={f"{r} (patches)": v for r, v in learning_curve.plateaus(session_id).items()})
-n_stopped = int(trained_summary["stopped early"].sum())
-glue("n_stopped_early", f"{n_stopped} of {len(trained_summary)}", display=False)
-for regime in ("sparse_random", "contiguous_middle"):
-    row = trained_summary.loc[f"{regime} (patches)"] if f"{regime} (patches)" in trained_summary.index else None
-    glue(f"{regime}_best_val", "—" if row is None else f"{row['best validation']:.2f}", display=False)
-    glue(f"{regime}_gap", "—" if row is None or "below plateau" not in row or pd.isna(row["below plateau"])
-         else f"{row['below plateau']:.2f}", display=False)
-trained_summary.drop(columns="training (s)").round(3)
+# %% tags=["hide-input"] mystnb={"code_prompt_show": "Each model's training summary beside the measured plateau"}
+trained_summary = training_summary(trained_models, plateaus={f"{r} (patches)": v for r, v in
+                                                              learning_curve.plateaus(session_id).items()})
+for key, value in heldout.training_texts(trained_summary).items():
+    glue(key, value, display=False)
+tables.show(trained_summary.drop(columns="training (s)"), digits=3, caption="Where each model's training ended")
 
 # %% [markdown]
 # **Takeaway:** the sparse-random model's best validation cosine is {glue:text}`sparse_random_best_val`
@@ -290,69 +219,27 @@ trained_summary.drop(columns="training (s)").round(3)
 # frame's neighbours only further away, and retrieval drops the true frame's neighbours from the candidates.
 
 # %%
-def predict_heldout(condition, decoder, windows):
-    """Stream each frame's averaged grid to disk (a block of frames at a time) and open it for reading."""
-    frame_ids, blocks = decoder.predict_by_frame(windows)
-    path = write_predictions(layout.predictions(session_id, condition.stimulus, condition.key), frame_ids, blocks,
-                             out_shape=decoder.out_shape_,
-                             params={"session_id": session_id, "stimulus": condition.stimulus, "regime": condition.key},
-                             inputs={"decoder": layout.decoder(session_id, *condition.model)})
-    return read_predictions(path)
+predictions = heldout.predict_conditions(conditions, decoders, runs, binned, layout=layout, session_id=session_id,
+                                         made_by=CHAPTER, **options)
 
-
-model_of = {conditions[name].model: decoder for name, decoder in decoders.items()}
-heldout = {}
-for name, condition in conditions.items():
-    decoder = model_of[condition.model]
-    windows = (runs[name][1].test if condition.trains else   # zero-shot: the other stimulus's model and z-scoring
-               regime_windows(binned[condition.stimulus], condition.regime, zscore=decoder.zscore_, **options).test)
-    heldout[name] = (condition.stimulus, predict_heldout(condition, decoder, windows))
-
-# %%
+# %% tags=["hide-input"] mystnb={"code_prompt_show": "Embedding metrics of every condition, with the exclusion zone and the shuffled controls"}
+targets = {name: store.open(name) for name in binned}
 references = {name: captions.read_captions(layout.captions(name)) for name in binned}
 pooled_all = {name: pooled_targets(targets[name], np.arange(targets[name].shape[0])) for name in binned}
 # the exclusion zone of each movie: the autocorrelation length of its frames' pooled targets (scenes are separate images)
 exclusion = {name: 0 if name == scenes else inference.autocorrelation_length(pooled_all[name]) for name in binned}
 rows, ranks = [], {}
-for regime, (stim, predicted) in heldout.items():
-    frame_ids, grids = predicted.frame_ids, predicted.outputs          # grids: rows on disk, read in chunks
-    shifted = scoring.half_shift(frame_ids)     # the control: each frame against the one half the frames away
-    labels = np.array([references[stim][f] for f in frame_ids])
-    pooled, pooled_true = metrics.patch_means(grids), pooled_all[stim][frame_ids]
-    k, neighbours = exclusion[stim], min(5, len(labels) - 1)
-    ranks[regime] = metrics.ranks_among(pooled, pooled_all[stim], frame_ids)
-    summary = metrics.summarise_ranks(ranks[regime], len(pooled_all[stim]))
-    far = metrics.summarise_ranks(metrics.ranks_among(pooled, pooled_all[stim], frame_ids, exclude_within=k),
-                                  len(pooled_all[stim]))
-    rows.append({"condition": regime, "stimulus": stim, "held-out frames": len(frame_ids),
-                 "patch cosine": metrics.mean_patch_cosine(grids, select(targets[stim], frame_ids)),
-                 "patch cosine (shuffled)": metrics.mean_patch_cosine(grids, select(targets[stim], frame_ids[shifted])),
-                 "CKA": metrics.linear_cka(pooled, pooled_true),
-                 "CKA (shuffled)": metrics.linear_cka(pooled, pooled_true[shifted]),
-                 "R@1": summary["R@1"], "R@10": summary["R@10"], "median rank": summary["median_rank"],
-                 "median rank (chance)": summary["chance_median_rank"],
-                 "KNN purity": metrics.knn_purity(pooled, labels, k=neighbours),
-                 "KNN purity (shuffled)": metrics.knn_purity(pooled, labels[shifted], k=neighbours),
-                 "exclusion (± frames)": k,
-                 "CKA (excl.)": metrics.linear_cka(pooled, pooled_true, positions=frame_ids, exclude_within=k),
-                 "KNN purity (excl.)": metrics.knn_purity(pooled, labels, k=neighbours, positions=frame_ids,
-                                                          exclude_within=k),
-                 "KNN purity (excl., shuffled)": metrics.knn_purity(pooled, labels[shifted], k=neighbours,
-                                                                    positions=frame_ids, exclude_within=k),
-                 "R@10 (excl.)": far["R@10"], "median rank (excl.)": far["median_rank"]})
+for regime, predicted in predictions.items():
+    stim = conditions[regime].stimulus
+    row, ranks[regime] = heldout.embedding_metrics(predicted, targets[stim], pooled_all[stim], references[stim], exclusion[stim])
+    rows.append({"condition": regime, "stimulus": stim, **row})
 embedding_table = pd.DataFrame(rows).set_index("condition")
-glue("exclusion_effect", "; ".join(
-    f"{name.replace('_', ' ')}: purity {r['KNN purity']:.2f} ({r['KNN purity (shuffled)']:.2f}) → "
-    f"{r['KNN purity (excl.)']:.2f} ({r['KNN purity (excl., shuffled)']:.2f}), "
-    f"CKA {r['CKA']:.2f} → {r['CKA (excl.)']:.2f} ({r['CKA (shuffled)']:.2f})"
-    for name, r in embedding_table.iterrows() if r["exclusion (± frames)"]), display=False)
-glue("rank_effect", "; ".join(
-    f"{name.replace('_', ' ')}: {r['median rank']:.0f} → {r['median rank (excl.)']:.0f} ({r['median rank (chance)']:.0f})"
-    for name, r in embedding_table.iterrows()), display=False)
-glue("exclusion_text", ", ".join(f"{name.replace('_', ' ')} {k}" for name, k in exclusion.items() if k), display=False)
+for key, value in heldout.exclusion_texts(embedding_table, exclusion).items():
+    glue(key, value, display=False)
 
 # %%
-embedding_table.round(2)
+tables.show(embedding_table, columns=["held-out frames", "patch cosine", "patch cosine (shuffled)", "CKA", "CKA (excl.)",
+                                      "R@10", "median rank", "median rank (chance)"], caption="Held-out embedding metrics")
 
 # %% [markdown]
 # These numbers come out of trained models, so they are not bit-identical across machines: another
@@ -362,27 +249,23 @@ embedding_table.round(2)
 # tolerances:
 
 # %%
-results.tolerance_table()
+tables.show(results.tolerance_table(), caption="Tolerances of the headline numbers across machines")
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
-for ax, metric in zip(axes, ["patch cosine", "CKA", "KNN purity"]):
-    shown = {metric: "matched frames", f"{metric} (excl.)": "matched, neighbours excluded", f"{metric} (shuffled)": "shuffled control"}
-    long = embedding_table[[c for c in shown if c in embedding_table]].rename(columns=shown)
-    long.plot.bar(ax=ax, rot=45, color=["C0", "C1", "0.7"][:long.shape[1]], fontsize=8)
-    ax.set(title=matched, xlabel="")
-    plt.setp(ax.get_xticklabels(), ha="right")
-plt.tight_layout()
+training_figures.metric_bars(embedding_table)
 plt.show()
 
 # %% [markdown]
-# **Takeaway:** KNN purity and CKA, as measured, versus with neighbours in time excluded (shuffled control in
+# KNN purity and CKA, as measured, versus with neighbours in time excluded (shuffled control in
 # brackets; for purity, the shuffled control measured the same way on each side of the arrow, since a caption
 # is shared by the frames of one shot, so that few frames beyond the zone share it):
 # {glue:text}`exclusion_effect`. Retrieval's median rank, plain and with the exclusion zone
-# (chance in brackets): {glue:text}`rank_effect`. Where a metric falls to its control once neighbours are
-# excluded, its plain value came from the movie's slow change, not from decoded content; retrieval and
-# patch cosine say more than CKA or purity alone. Chapter 04 shows what this means for narration, and why.
+# (chance in brackets): {glue:text}`rank_effect`.
+#
+# **Takeaway:** where a metric falls to its control once neighbours are excluded, its plain value came from
+# the movie's slow change, not from decoded content; patch cosine (sparse random
+# {glue:text}`sparse_random_patch_cosine`, shuffled {glue:text}`sparse_random_patch_cosine_shuffled`) and
+# retrieval say more than CKA or purity alone. Chapter 04 shows what this means for narration, and why.
 
 # %% [markdown]
 # ## 4. The retrieval variant
@@ -391,21 +274,17 @@ plt.show()
 # but gives the narrator nothing to describe. Here both models rank the true held-out frame among
 # all frames of the movie; chapter 04 shows what the image classifier does with unseen images.
 
-# %%
-stim, frame_ids = heldout["sparse_random"][0], heldout["sparse_random"][1].frame_ids
-infonce = retrieval["infonce"]
-_, embeddings = infonce.predict(runs["sparse_random"][1].test, by_frame=True)
+# %% tags=["hide-input"] mystnb={"code_prompt_show": "Rank the held-out frames with both models; the image classifier's predictions for chapter 04"}
+stim, frame_ids = conditions["sparse_random"].stimulus, predictions["sparse_random"].frame_ids
+_, embeddings = variants["sparse_random (infonce)"].predict(runs["sparse_random"].test, by_frame=True)
 variant_ranks = {"Neurrator (patch grid, averaged)": ranks["sparse_random"],
                  "retrieval variant (InfoNCE)": metrics.ranks_among(embeddings, pooled_all[stim], frame_ids)}
 # the image classifier's logits for the held-out scenes, narrated (as best it can) in chapter 04
-scene_frames, logits = retrieval["classifier"].predict(runs["scene_identity"][1].test, by_frame=True)
-scene_key = conditions["scene_identity"].key
-classifier_file = write_predictions(layout.predictions(session_id, scenes, scene_key, "classifier"),
-                                    scene_frames, logits, classes=retrieval["classifier"].classes_,
-                                    params={"session_id": session_id, "stimulus": scenes, "regime": scene_key},
-                                    inputs={"decoder": layout.decoder(session_id, scenes, scene_key, "classifier")})
+classifier = heldout.predict_condition(conditions["scene_identity"], variants["scene_identity (classifier)"],
+                                       runs["scene_identity"].test, layout=layout, session_id=session_id,
+                                       made_by=CHAPTER, objective="classifier")
 
-# %%
+# %% tags=["remove-input"]
 retrieval_table = pd.DataFrame({name: metrics.summarise_ranks(r, len(pooled_all[stim]))
                                 for name, r in variant_ranks.items()}).T.round(2)
 results.record(layout, "03_train", {
@@ -420,33 +299,52 @@ results.record(layout, "03_train", {
     "retrieval": results.table_record(retrieval_table, {
         "R@1": results.FRACTION, "R@10": results.FRACTION, "median_rank": results.RANK,
         "chance_median_rank": results.EXACT, "items": results.EXACT}, n_column="items")})
-retrieval_table
+tables.show(retrieval_table, caption="Retrieval of sparse-random held-out frames")
 
 # %%
-fig, ax = plt.subplots(figsize=(7, 3.5))
-for name, r in variant_ranks.items():
-    ax.plot(np.sort(r), np.linspace(0, 1, len(r)), label=name)
-ax.axvline(10, color="0.6", linestyle=":")
-ax.set(xscale="log", xlabel="rank of the true frame among all 900 (log)", ylabel="fraction of held-out frames",
-       title="Retrieval of sparse-random held-out frames")
-ax.legend()
+training_figures.retrieval_curves(variant_ranks, len(pooled_all[stim]), "Retrieval of sparse-random held-out frames")
 plt.show()
+
+# %% tags=["remove-input"]
+glued = {}
+for name, row in embedding_table.iterrows():
+    for column, key in [("patch cosine", "patch_cosine"), ("patch cosine (shuffled)", "patch_cosine_shuffled")]:
+        glued[f"{name}_{key}"] = f"{row[column]:.2f}"
+    glued[f"{name}_median_rank"], glued[f"{name}_chance_rank"] = f"{row['median rank']:.0f}", f"{row['median rank (chance)']:.0f}"
+for key, value in glued.items():
+    glue(key, value, display=False)
+variant_medians = {name: f"{np.median(r):.0f}" for name, r in variant_ranks.items()}
+glue("patch_grid_median_rank", variant_medians["Neurrator (patch grid, averaged)"], display=False)
+glue("infonce_median_rank", variant_medians["retrieval variant (InfoNCE)"], display=False)
+glue("finding", f"Frames held out between training frames are predicted specifically (patch cosine "
+     f"{glued['sparse_random_patch_cosine']} against {glued['sparse_random_patch_cosine_shuffled']} for shuffled frames; "
+     f"the true frame's median rank among all {len(pooled_all[stim])} is {glued['sparse_random_median_rank']}, chance "
+     f"{glued['sparse_random_chance_rank']}), while frames far from training are not (front-only: "
+     f"{glued.get('front_only_patch_cosine', '–')} against {glued.get('front_only_patch_cosine_shuffled', '–')}).",
+     display=False)
 
 # %% [markdown]
 # **Takeaway:** the retrieval variant, trained for exactly this, ranks held-out frames better
-# than the averaged patch grid does; but it outputs one vector, not a grid a narrator can read.
+# than the averaged patch grid does (median rank {glue:text}`infonce_median_rank` against
+# {glue:text}`patch_grid_median_rank`); but it outputs one vector, not a grid a narrator can read.
 
 # %% [markdown]
 # ## Summary
 # - One encoder per held-out condition, trained on every QC unit of one session with the paper's schedule
-#   (on `demo` narrower, in batches of 16 and shorter, a recipe chosen on a measured learning curve within
+#   (on `demo` narrower, in batches of {glue:text}`demo_batch_size` and shorter, a recipe chosen on a measured learning curve within
 #   {glue:text}`curve_margin` of the plateau), checkpointed and resumable; its history is saved with it.
-# - Held-out frames close to the training content are predicted specifically (for sparse-random
-#   frames of either movie, patch cosine sits well above the shuffled control); frames far from it
-#   (front-only, zero-shot transfer to the second movie), frames behind a wide guard band and unseen
-#   scenes are not.
-# - Between training frames, ridge and a neighbour lookup on the same windows reach the converged encoder's
-#   held-out cosine or more; inside a held-out block, none is far ahead (the learning curve, section 2).
+# - Held-out frames close to the training content are predicted specifically: sparse-random frames of the
+#   first movie at patch cosine {glue:text}`sparse_random_patch_cosine` (shuffled control
+#   {glue:text}`sparse_random_patch_cosine_shuffled`), of the second movie {glue:text}`second_movie_patch_cosine`
+#   ({glue:text}`second_movie_patch_cosine_shuffled`). Frames far from it are not: front-only
+#   {glue:text}`front_only_patch_cosine` ({glue:text}`front_only_patch_cosine_shuffled`), zero-shot transfer to
+#   the second movie {glue:text}`zero_shot_transfer_patch_cosine`
+#   ({glue:text}`zero_shot_transfer_patch_cosine_shuffled`), and neither are frames behind a wide guard band or
+#   unseen scenes.
+# - Between training frames, ridge ({glue:text}`sparse_random_ridge_heldout`) and a neighbour lookup
+#   ({glue:text}`sparse_random_pca_heldout`) on the same windows reach the converged encoder's held-out cosine
+#   ({glue:text}`sparse_random_converged_heldout`) or more; inside a held-out block, none is far ahead (the
+#   learning curve, section 2).
 #
 # ## What's next
 # Chapter 04 sends these predicted grids through the frozen narrator and scores the sentences

@@ -12,9 +12,9 @@
 # ## Overview
 # Chapter 03 trained encoders that predict, from spikes, the patch grid of the frame on screen. Here
 # the predicted grids of frames the encoders **never trained on** go straight into the frozen
-# narrator, and each sentence is scored with SBERT against two references of its true frame: the
+# narrator, and each sentence is scored with SBERT {cite}`reimers2019sbert` against two references of its true frame: the
 # **model** reference (in `demo` the same frozen narrator run on the true grid, the "oracle"; in `paper`
-# BLIP-2's caption) and the **content** reference, a person's description of what the frame shows (in
+# BLIP-2's caption {cite}`li2023blip2`) and the **content** reference, a person's description of what the frame shows (in
 # `demo` the simulated world's description of each source; in `paper` an optional caption file).
 #
 # You will learn:
@@ -30,76 +30,60 @@
 # ## Prerequisites
 # - Chapter 02 (reference captions) and chapter 03 (trained encoders and their held-out predictions).
 
-# %% tags=["parameters", "hide-input"]
+# %% tags=["parameters", "hide-input"] mystnb={"code_prompt_show": "Parameters: profile, data, session, stimuli and held-out conditions"}
 profile = "demo"                  # "demo" (offline, CPU) or "paper" (LLaVA-1.5 narrator on a GPU runner)
 data_dir = None                   # None: $NEURRATOR_DATA, else ./data at the project root
 seed = 0
 session_id = None                 # None: the session chapter 03 trained on
-movie = "natural_movie_one"
-second_movie = "natural_movie_three"
+stimulus = "natural_movie_one"
+second_stimulus = "natural_movie_three"
 scenes = "natural_scenes"
 regimes = ["sparse_random", "contiguous_middle", "front_only"]   # as chapter 03: the first movie's regimes
-second_movie_regimes = ["sparse_random", "contiguous_middle"]    # as chapter 03: the second movie's own encoders
+second_stimulus_regimes = ["sparse_random", "contiguous_middle"]    # as chapter 03: the second movie's own encoders
 guard_frames = [3, 15]            # as chapter 03: sparse-random encoders with a guard band
 narration_batch_size = 32
 llava_model_id = "llava-hf/llava-1.5-7b-hf"   # paper profile: hub id or local path
 sbert_model_id = "sentence-transformers/all-MiniLM-L6-v2"   # paper profile: hub id or local path (demo: packaged copy)
 cache_dir = None                  # None: <data_dir>/<profile>/allen_cache (for the thumbnails)
 
-# %% tags=["hide-input"]
-import textwrap
-
+# %% tags=["hide-input"] mystnb={"code_prompt_show": "Imports, the profile, the data layout and the held-out conditions"}
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
-from sklearn.linear_model import RidgeCV
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from myst_nb import glue
 
-from neurrator import vlm
-from neurrator.book import environment, learning_curve, plotting, repro
+from neurrator import profiles
+from neurrator.book import environment, heldout_figures, learning_curve, plotting, repro, tables
 from neurrator.data import allen, splits
-from neurrator.evaluation import metrics, results, sbert, scoring
-from neurrator.vlm import captions
-from neurrator.data.binning import BinnedStimulus, frame_rates
-from neurrator.evaluation.narration import narrate_batch, write_narrations
+from neurrator.data.binning import BinnedStimulus
+from neurrator.evaluation import heldout, results, scoring
+from neurrator.evaluation.narration import classifier_narrations, write_narrations
 from neurrator.layout import DataLayout
-from neurrator.vlm.targets import PatchTargetStore
-from neurrator.models.objectives import pooled_targets
 from neurrator.models.predictions import read_predictions
+from neurrator.vlm import captions
+from neurrator.vlm.targets import PatchTargetStore
 from neurrator.world.stimuli import frame_sources
 
+TRAINED_BY = "03_train"           # the notebook that wrote the predictions and splits read here
 plotting.set_theme()
 environment.quiet_model_loading()
 repro.seed_everything(seed)
+setup = profiles.get(profile, llava_model_id=llava_model_id, sbert_model_id=sbert_model_id)
 layout = DataLayout.resolve(data_dir, profile, cache_dir)
-if session_id is None:
-    trained = layout.trained_sessions()
-    if len(trained) != 1:
-        raise FileNotFoundError(f"expected held-out predictions of one session in {layout.show(layout.root / 'predictions')}, "
-                                f"found {len(trained)}: run notebook 03_train first, or set session_id")
-    session_id = trained[0]
-conditions = splits.heldout_conditions(movie, second_movie, scenes, regimes, second_movie_regimes, guard_frames)
-stimulus_of = {name: c.stimulus for name, c in conditions.items()}
+session_id = layout.trained_session(session_id)
+conditions = splits.heldout_conditions(stimulus, second_stimulus, scenes, regimes, second_stimulus_regimes, guard_frames)
 
 # %% [markdown]
 # ## 1. From predicted grids to sentences
 # Each held-out frame's predicted grid (averaged over its test windows) goes to the profile's frozen
 # narrator in batches: `demo`, the frozen classifier head and SmolLM2; `paper`, LLaVA-1.5 with the
-# grid injected in place of its vision tower. The language side never sees neural data.
+# grid injected in place of its vision tower {cite}`liu2023llava`. The language side never sees neural data.
 
 # %%
-backend = vlm.load_backend(profile, **({"model_id": llava_model_id} if profile == "paper" else {"cache_dir": layout.models}))
-references = {name: captions.read_captions(layout.captions(name)) for name in dict.fromkeys(stimulus_of.values())}
-tables = []
-for name, condition in conditions.items():
-    predicted = read_predictions(layout.predictions(session_id, condition.stimulus, condition.key))
-    tables.append(narrate_batch(backend, predicted.frame_ids, predicted.outputs, references=references[condition.stimulus],
-                                stimulus=condition.stimulus, regime=name, session_id=session_id, population="all units",
-                                batch_size=narration_batch_size, progress=True))
-narrations = pd.concat(tables, ignore_index=True)
+references = {name: captions.read_captions(layout.captions(name)) for name in dict.fromkeys(c.stimulus for c in conditions.values())}
+predictions = heldout.read_heldout_predictions(conditions, layout=layout, session_id=session_id, made_by=TRAINED_BY)
+narrations = heldout.narrate_conditions(setup.backend(layout), conditions, predictions, references,
+                                        session_id=session_id, batch_size=narration_batch_size)
 
 # %% [markdown]
 # The retrieval variant for the image-identity holdout (chapter 03) is a classifier over the
@@ -107,20 +91,18 @@ narrations = pd.concat(tables, ignore_index=True)
 # image's reference caption — the best a retrieval decoder can say.
 
 # %%
-classifier = read_predictions(layout.predictions(session_id, scenes, conditions["scene_identity"].key, "classifier"))
-guessed = classifier.classes[np.asarray(classifier.outputs).argmax(1)]
-classifier_table = pd.DataFrame({"session_id": session_id, "population": "all units", "stimulus": scenes,
-                                 "regime": "scene_identity", "frame": classifier.frame_ids,
-                                 "narration": [references[scenes][int(g)] for g in guessed],
-                                 "reference": [references[scenes][int(f)] for f in classifier.frame_ids]})
-narrations["decoder"] = "Neurrator"
-classifier_table["decoder"] = "image classifier"
-narrations = pd.concat([narrations, classifier_table], ignore_index=True)
+classifier = read_predictions(layout.predictions(session_id, scenes, conditions["scene_identity"].key, "classifier"),
+                              made_by=TRAINED_BY)
+narrations = pd.concat([narrations, classifier_narrations(classifier, references[scenes], stimulus=scenes,
+                                                          regime="scene_identity", session_id=session_id)], ignore_index=True)
+
+# %% tags=["remove-input"]
 write_narrations(layout.narrations(), narrations, params={"profile": profile, "session_id": session_id},
                  inputs={name: layout.predictions(session_id, c.stimulus, c.key) for name, c in conditions.items()})
-narrations.groupby(["regime", "decoder"], sort=False).head(2)[["regime", "decoder", "frame", "narration", "reference"]]
+tables.show(narrations.groupby(["regime", "decoder"], sort=False).head(2).set_index(["regime", "decoder"]),
+            columns=["frame", "narration", "reference"], caption="The first two narrated frames of each condition")
 
-# %% tags=["nbval-check-output"]
+# %% tags=["nbval-check-output", "remove-input"]
 narrations.groupby(["regime", "decoder"], sort=False).size().rename("frames narrated").to_frame()
 
 # %% [markdown]
@@ -146,82 +128,36 @@ narrations.groupby(["regime", "decoder"], sort=False).size().rename("frames narr
 # the same source scores as high as the match, and only narrations that tell sources apart beat shuffling.
 
 # %%
-model = sbert.load_sbert(profile, **({"model_id": sbert_model_id} if profile == "paper" else {}))
-content = {}
-for name in references:
-    path = layout.captions(name, "content")
-    if path.is_file():
-        content[name] = captions.read_captions(path)
-    elif profile == "demo":
-        raise FileNotFoundError(f"no content reference for {name} at {layout.show(path)}: run notebook 02_targets")
-scored = []
-for (regime, decoder), group in narrations.groupby(["regime", "decoder"], sort=False):
-    stimulus = group["stimulus"].iloc[0]
-    for reference, captions_of in [("model", references[stimulus]), ("content", content.get(stimulus))]:
-        if captions_of is None:
-            continue
-        truth = [captions_of[int(f)] for f in group["frame"]]
-        scores = scoring.score_narrations(model, group["narration"].tolist(), truth,
-                                          caption_pool=list(captions_of.values()), seed=seed, frames=group["frame"])
-        scored.append(pd.concat([group.reset_index(drop=True).assign(reference=reference, reference_caption=truth),
-                                 scores], axis=1))
-scored = pd.concat(scored, ignore_index=True)
-sources = frame_sources(layout.allen_cache, scenes)     # scenes: the source photograph is the unit of resampling
-is_scene = scored["stimulus"] == scenes
-scored["source"] = None
-scored.loc[is_scene, "source"] = (sources[scored.loc[is_scene, "frame"].astype(int)] if sources is not None
-                                  else scored.loc[is_scene, "frame"].astype(str))
+model = setup.sentence_model()
+content = heldout.read_content_references(layout, references, required=setup.simulated)
+scored = heldout.score_against_references(model, narrations, {"model": references, "content": content}, seed=seed)
+# scenes: the source photograph is the unit of resampling
+scored = heldout.with_sources(scored, scenes, frame_sources(layout.allen_cache, scenes))
 table = scoring.summary_table(scored, by=["regime", "decoder", "reference"], seed=seed, block_column="source")
 table["above every control"] = scoring.above_controls(table)
 
-
-def listed(rows):
-    return ", ".join(f"{r} ({d})" for r, d in zip(rows["regime"], rows["decoder"])) or "none"
-
-
-glue("n_word_salad", len(scoring.WORD_SALAD), display=False)
-glue("references_used", " and ".join(f"{r}: {', '.join(sorted(set(table.loc[table['reference'] == r, 'regime'])))}"
-                                     if r == "content" and len(content) < len(references) else r
-                                     for r in table["reference"].unique()), display=False)
-for reference in ("model", "content"):
-    part = table[table["reference"] == reference]
-    glue(f"above_{reference}", listed(part[part["above every control"]]) if len(part) else "not scored", display=False)
-    glue(f"not_above_{reference}", listed(part[~part["above every control"]]) if len(part) else "not scored",
-         display=False)
-
-for name in ("second_movie", "sparse_random", "zero_shot_transfer"):
-    row = table[(table["regime"] == name) & (table["decoder"] == "Neurrator") & (table["reference"] == "model")]
-    glue(f"{name}_score", f"{row['matched'].iloc[0]:.2f} against {row['shuffled'].iloc[0]:.2f}" if len(row) else "not run",
-         display=False)
-
-# %%
-print(table.attrs["family"])
-table
+# %% tags=["remove-input"]
+texts = heldout.table_a1_texts(table, partial_content=len(content) < len(references))
+for key, value in texts.items():
+    glue(key, value, display=False)
+model_rows = table[(table["reference"] == "model") & (table["decoder"] == "Neurrator")]
+glue("finding", f"Narrations decoded from spikes for frames the encoder never trained on score above every control "
+     f"(shuffled pairing, a random caption, word salad) against the model reference in "
+     f"{int(model_rows['above every control'].sum())} of {len(model_rows)} held-out conditions; on the first movie's "
+     f"sparse-random frames their SBERT cosine is {texts['sparse_random_score']} for shuffled pairing.", display=False)
+tables.show(heldout.table_a1_shown(table), columns=["matched", "shuffled", "random caption", "word salad", "blocks (n_eff)",
+                                                    "p", "q (Holm)", "above every control"],
+            p_columns=["p", "q (Holm)"], caption=f"Table A1 ({table.attrs['family']})")
 
 # %% [markdown]
 # The two references side by side (matched score, its margin over the shuffled control, and whether it
 # clears every control):
 
 # %%
-side_by_side = table.pivot_table(index=["regime", "decoder"], columns="reference", sort=False, aggfunc="first",
-                                 values=["matched", "matched - shuffled", "above every control"])
-side_by_side = side_by_side.reindex(columns=[c for r in table["reference"].unique()
-                                             for c in [("matched", r), ("matched - shuffled", r), ("above every control", r)]])
-side_by_side
+tables.show(heldout.side_by_side(table))
 
 # %%
-long = scored.melt(id_vars=["regime", "decoder", "reference"], value_vars=list(scoring.SCORE_COLUMNS),
-                   var_name="pairing", value_name="SBERT cosine")
-long["condition"] = np.where(long["decoder"] == "Neurrator", long["regime"], long["regime"] + "\n(classifier)")
-shown_references = list(long["reference"].unique())
-fig, axes = plt.subplots(len(shown_references), 1, figsize=(15, 4.2 * len(shown_references)), squeeze=False, sharey=True)
-for ax, reference in zip(axes[:, 0], shown_references):
-    sns.boxplot(data=long[long["reference"] == reference], x="condition", y="SBERT cosine", hue="pairing", ax=ax,
-                fliersize=1.5, palette=["C0", "0.6", "0.75", "0.9"])
-    ax.set(xlabel="", title=f"Held-out narrations vs the {reference} reference, and the controls")
-    ax.tick_params(axis="x", labelsize=8)
-    ax.legend(ncol=4, loc="upper right", fontsize=8)
-plt.tight_layout()
+heldout_figures.controls_boxplots(scored)
 plt.show()
 
 # %% [markdown]
@@ -240,55 +176,26 @@ plt.show()
 # control and the random-caption floor of the same frames.
 
 # %%
-def trained_split(name):
-    """The split chapter 03 trained condition ``name``'s model on (zero-shot transfer: the other stimulus's)."""
-    trained_stimulus, key = conditions[name].model
-    return trained_stimulus, splits.read_split(layout.split(session_id, trained_stimulus, key))
-
-
-def frame_range(frames):
-    return f"{frames.min()}–{frames.max()}"
-
-
-def distance_to_training(regime, frames):
-    training = trained_split(regime)[1].trained_frames()
-    return np.abs(np.asarray(frames)[:, None] - training[None]).min(1)
-
-
-glue("front_only_trained", frame_range(np.flatnonzero(~trained_split("front_only")[1].held_out)), display=False)
-glue("contiguous_middle_held_out", frame_range(np.flatnonzero(trained_split("contiguous_middle")[1].held_out)),
-     display=False)
-
-
+trained = {name: c.trained_split(layout, session_id, made_by=TRAINED_BY) for name, c in conditions.items()}
 neurrator_model = scored[(scored["decoder"] == "Neurrator") & (scored["reference"] == "model")]
-fig, axes = plt.subplots(1, 2, figsize=(14, 4), sharey=True)
-for ax, regime in zip(axes, ["front_only", "contiguous_middle"]):
-    part = neurrator_model[neurrator_model["regime"] == regime].sort_values("frame")
-    distance = distance_to_training(regime, part["frame"].to_numpy())
-    curve = part.assign(distance=distance).groupby("distance")[["matched", "shuffled", "random_caption"]].mean()
-    smooth = curve.rolling(15, center=True, min_periods=1).mean()
-    ax.scatter(distance, part["matched"], s=4, color="C0", alpha=0.25)
-    ax.plot(smooth.index, smooth["matched"], color="C0", label="matched (rolling mean)")
-    ax.plot(smooth.index, smooth["shuffled"], color="0.5", label="shuffled")
-    ax.plot(smooth.index, smooth["random_caption"], color="0.7", linestyle="--", label="random caption")
-    ax.set(title=regime.replace("_", " "), xlabel="frames from the nearest training frame", ylabel="SBERT cosine")
-axes[0].legend()
-plt.tight_layout()
+heldout_figures.quality_by_distance(neurrator_model, trained)
 plt.show()
 
 # %%
 front = neurrator_model[neurrator_model["regime"] == "front_only"]
-bands = pd.cut(distance_to_training("front_only", front["frame"].to_numpy()), [0, 100, 300, 500, 700],
-               labels=["1-100", "101-300", "301-500", "501-700"])
-front_bands = front.groupby(bands, observed=True)[["matched", "shuffled", "random_caption"]].mean().round(2).assign(
-    frames=front.groupby(bands, observed=True).size(),
-    **{"distinct sentences": front.groupby(bands, observed=True)["narration"].nunique()}).rename_axis(
-    "front-only: frames from training")
+front_bands = heldout.distance_bands(front, trained["front_only"].distance_to_training(front["frame"].to_numpy()),
+                                     [0, 100, 300, 500, 700], ["1-100", "101-300", "301-500", "501-700"],
+                                     "front-only: frames from training")
+tables.show(front_bands)
+
+# %% tags=["remove-input"]
+glue("front_only_trained", heldout.frame_range(np.flatnonzero(~trained["front_only"].held_out)), display=False)
+glue("contiguous_middle_held_out", heldout.frame_range(np.flatnonzero(trained["contiguous_middle"].held_out)), display=False)
 for band, row in front_bands.iterrows():
     glue(f"front_{band}", f"{row['matched']:.2f} against {row['shuffled']:.2f} shuffled", display=False)
 middle = neurrator_model[neurrator_model["regime"] == "contiguous_middle"]
-glue("middle_max_distance", int(distance_to_training("contiguous_middle", middle["frame"].to_numpy()).max()), display=False)
-front_bands
+glue("middle_max_distance", int(trained["contiguous_middle"].distance_to_training(middle["frame"].to_numpy()).max()),
+     display=False)
 
 # %% [markdown]
 # **Takeaway:** front-only narrations within 100 frames of the training context score
@@ -307,43 +214,15 @@ front_bands
 # each reference.
 
 # %%
-def surroundings(name):
-    _, split = trained_split(name)
-    held = np.flatnonzero(split.held_out)
-    trained = split.trained_frames()
-    distance = np.abs(held[:, None] - trained[None]).min(1)
-    row = {"guard band (frames)": split.guard_frames, "training windows": len(split.centres[splits.TRAIN]),
-           "held-out frames": len(held), "frames trained on": len(trained),
-           "median frames to training": float(np.median(distance)), "min frames to training": float(np.min(distance)),
-           "test windows with training bins": round(split.test_windows_sharing_training(), 2)}
-    for reference in ("model", "content"):
-        picked = table[(table["regime"] == name) & (table["decoder"] == "Neurrator") & (table["reference"] == reference)]
-        if len(picked):
-            row[f"matched - shuffled ({reference})"] = picked["matched - shuffled"].iloc[0]
-    return row
-
-
-movie_conditions = [n for n, c in conditions.items() if c.trains and c.stimulus in (movie, second_movie)]
-around = pd.DataFrame([surroundings(name) for name in movie_conditions],
+movie_conditions = [n for n, c in conditions.items() if c.trains and c.stimulus in (stimulus, second_stimulus)]
+around = pd.DataFrame([heldout.surroundings(trained[name], table, name) for name in movie_conditions],
                       index=pd.Index(movie_conditions, name="condition"))
-guarded_names = [n for n in movie_conditions if conditions[n].guard_frames]
-if guarded_names and "sparse_random" in around.index:
-    glue("guard_summary", "; ".join(
-        f"with a {conditions[n].guard_frames}-frame band the margin over shuffling is "
-        f"{around.loc[n, 'matched - shuffled (model)']:.2f} against {around.loc['sparse_random', 'matched - shuffled (model)']:.2f} "
-        f"without it (model reference)" for n in guarded_names), display=False)
-else:
-    glue("guard_summary", "no guard band was compared with the plain sparse-random model", display=False)
-matched_names = [n for n in movie_conditions if conditions[n].train_windows_as in around.index]
-glue("matched_summary", "; ".join(
-    f"trained unguarded on as few windows ({around.loc[n, 'training windows']:,}) as `{conditions[n].train_windows_as}`, "
-    f"the margin is {around.loc[n, 'matched - shuffled (model)']:.2f}, against "
-    f"{around.loc[conditions[n].train_windows_as, 'matched - shuffled (model)']:.2f} with the band and "
-    f"{around.loc['sparse_random', 'matched - shuffled (model)']:.2f} with every window"
-    for n in matched_names) or "no size-matched control in this run", display=False)
-glue("sparse_sharing", f"{around.loc['sparse_random', 'test windows with training bins']:.0%}"
-     if "sparse_random" in around.index else "n/a", display=False)
-around
+tables.show(around, columns=["guard band (frames)", "training windows", "frames trained on", "median frames to training",
+                             "test windows with training bins", "matched - shuffled (model)", "matched - shuffled (content)"])
+
+# %% tags=["remove-input"]
+for key, value in heldout.guard_texts(around, conditions).items():
+    glue(key, value, display=False)
 
 # %% [markdown]
 # **Takeaway:** without a guard band, {glue:text}`sparse_sharing` of the sparse-random test windows
@@ -358,28 +237,9 @@ around
 # ## 4. Held-out frames, their references and the decoded narrations
 
 # %%
-cache = allen.open_cache(layout.allen_cache)
-picks = pd.concat([g.sample(1, random_state=seed) for _, g in neurrator_model.groupby("regime", sort=False)],
-                  ignore_index=True)
-content_of = {(r["regime"], r["frame"]): r["reference_caption"] for _, r in scored[scored["reference"] == "content"].iterrows()}
-images = {name: allen.stimulus_frames(cache, name) for name in picks["stimulus"].unique()}
-columns = int(np.ceil(len(picks) / 2))
-fig, axes = plt.subplots(2, columns, figsize=(3.3 * columns, 8.5), squeeze=False)
-for ax in axes.flat:
-    ax.axis("off")
-for ax, (_, row) in zip(axes.flat, picks.iterrows()):
-    ax.axis("on")
-    ax.imshow(images[row["stimulus"]][int(row["frame"])], cmap="gray")
-    wrap = lambda s: "\n".join(textwrap.wrap(s, 30))
-    described = content_of.get((row["regime"], row["frame"]))
-    ax.set_title(f"{row['regime']} · frame {row['frame']}", fontsize=9)
-    ax.set_xlabel(f"model reference: {wrap(row['reference_caption'])}\n"
-                  + (f"content: {wrap(described)}\n" if described else "")
-                  + f"decoded: {wrap(row['narration'])}\nSBERT {row['matched']:.2f}", fontsize=7.5, loc="left")
-    ax.set_xticks([])
-    ax.set_yticks([])
-plt.tight_layout()
-plt.show()
+picks = heldout.examples(neurrator_model, scored[scored["reference"] == "content"], seed=seed)
+images = {name: allen.stimulus_frames(allen.open_cache(layout), name) for name in picks["stimulus"].unique()}
+heldout_figures.narrated_examples(picks, images)
 
 # %% [markdown]
 # **Takeaway:** among or near training content the narration often names the very object of the
@@ -400,120 +260,44 @@ plt.show()
 #   show content that no training frame shows, and no decoder trained on these frames can name it.
 
 # %%
-def training_frames_and_repeats(regime):
-    trained_stimulus, split = trained_split(regime)
-    return trained_stimulus, split.trained_frames(), np.unique(binned[trained_stimulus].repeat[split.labels == splits.TRAIN])
-
-
-binned = {name: BinnedStimulus.load(layout.binned(session_id, name)) for name in set(stimulus_of.values())}
+binned = {name: BinnedStimulus.of_session(layout, session_id, name) for name in references}
 store = PatchTargetStore(layout.targets)
-diagnostics = []
-for regime, condition in conditions.items():
-    stimulus = condition.stimulus
-    trained_stimulus, train_frames, train_repeats = training_frames_and_repeats(regime)
-    predicted = read_predictions(layout.predictions(session_id, stimulus, condition.key))
-    frame_ids, pooled_pred = predicted.frame_ids, metrics.patch_means(predicted.outputs)
-    pooled_true = pooled_targets(store.open(stimulus), frame_ids)
-    pooled_train = pooled_targets(store.open(trained_stimulus), train_frames)
-    train_mean = pooled_train.mean(0, keepdims=True)
-    rates = frame_rates(binned[trained_stimulus], train_repeats)[train_frames]
-    ridge = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-1, 5, 13))).fit(rates, pooled_train)
-    ridge_pred = ridge.predict(frame_rates(binned[stimulus])[frame_ids])
-    nearest = train_frames[np.argmax(pooled_true @ pooled_train.T / np.linalg.norm(pooled_train, axis=1), axis=1)]
-    ceiling = scoring.score_narrations(model, [references[trained_stimulus][int(f)] for f in nearest],
-                                       [references[stimulus][int(f)] for f in frame_ids],
-                                       caption_pool=list(references[stimulus].values()), seed=seed)
-    diagnostics.append({"regime": regime, "training frames": len(train_frames),
-                        "encoder: cos to own target": metrics.mean_patch_cosine(pooled_pred, pooled_true),
-                        "encoder: cos to training mean": metrics.mean_patch_cosine(pooled_pred, np.broadcast_to(train_mean, pooled_pred.shape)),
-                        "ridge: cos to own target": metrics.mean_patch_cosine(ridge_pred, pooled_true),
-                        "ridge: cos to training mean": metrics.mean_patch_cosine(ridge_pred, np.broadcast_to(train_mean, ridge_pred.shape)),
-                        "nearest training frame: matched": ceiling["matched"].mean(),
-                        "nearest training frame: shuffled": ceiling["shuffled"].mean()})
-diagnostics = pd.DataFrame(diagnostics).set_index("regime")
+diagnostics = pd.DataFrame([{"regime": regime, **heldout.diagnose(
+    condition, trained[regime], predictions[regime], binned=binned, store=store, references=references, model=model,
+    seed=seed)} for regime, condition in conditions.items()]).set_index("regime")
+tables.show(diagnostics)
+
+# %% tags=["remove-input"]
 COVERAGE_MARGIN = 0.1   # nearest-training-frame caption over shuffled: below this, the content is not covered
-model_rows = table[(table["reference"] == "model") & (table["decoder"] == "Neurrator")].set_index("regime")
-failing = [r for r in diagnostics.index if r in model_rows.index and not model_rows.loc[r, "above every control"]]
-coverage = diagnostics["nearest training frame: matched"] - diagnostics["nearest training frame: shuffled"]
-
-
-def names(regimes_):
-    return ", ".join(regimes_) or "none"
-
-
-glue("failing_conditions", names(failing), display=False)
-glue("encoder_collapsed", names([r for r in failing if diagnostics.loc[r, "encoder: cos to training mean"]
-                                 > diagnostics.loc[r, "encoder: cos to own target"]]), display=False)
-glue("ridge_collapsed", names([r for r in failing if diagnostics.loc[r, "ridge: cos to training mean"]
-                               > diagnostics.loc[r, "ridge: cos to own target"]]), display=False)
-ridge_closer = [r for r in diagnostics.index
-                if diagnostics.loc[r, "ridge: cos to own target"] > diagnostics.loc[r, "encoder: cos to own target"]]
-glue("ridge_closer", f"{len(ridge_closer)} of {len(diagnostics)}", display=False)
-glue("ridge_closer_list", names(ridge_closer), display=False)
+for key, value in heldout.failure_texts(diagnostics, table, COVERAGE_MARGIN).items():
+    glue(key, value, display=False)
 glue("curve_contrast", learning_curve.contrast_text(), display=False)
-glue("failing_uncovered", names([r for r in failing if coverage[r] < COVERAGE_MARGIN]), display=False)
-glue("failing_covered", names([r for r in failing if coverage[r] >= COVERAGE_MARGIN]), display=False)
 glue("coverage_margin", COVERAGE_MARGIN, display=False)
+results.record(layout, "04_narrate_heldout", heldout.narration_record(table, around, front_bands, diagnostics))
 
 # %%
-p_columns = ["p", "q (Holm)"]
-table_a1 = (table.drop(columns=["block (frames)", "blocks (n_eff)", "distinct sentences", "above every control"])
-            .set_index(["regime", "decoder", "reference"])
-            .assign(**{c: table[c].map(lambda v: scoring.parse_p(v) if v else np.nan).to_numpy() for c in p_columns}))
-results.record(layout, "04_narrate_heldout", {
-    "Table A1": results.table_record(table_a1, {
-        "n": results.EXACT, **dict.fromkeys(p_columns, results.P_VALUE), "distinct": results.FRACTION,
-        **dict.fromkeys(["matched", "matched CI low", "matched CI high", "shuffled", "random caption", "word salad",
-                         "matched - shuffled"], results.SBERT_MEAN)}, n_column="n"),
-    "held-out surroundings": results.table_record(around, {
-        "guard band (frames)": results.EXACT, "training windows": results.EXACT, "held-out frames": results.EXACT,
-        "frames trained on": results.EXACT,
-        "median frames to training": results.EXACT,
-        "min frames to training": results.EXACT, "test windows with training bins": results.FRACTION,
-        **dict.fromkeys([c for c in around.columns if c.startswith("matched")], results.SBERT_MEAN)}),
-    # a band's mean is over its distinct sentences more than its frames (a retrained model narrating the 100 nearest
-    # frames moved the shuffled control by 0.06): n is the distinct sentences
-    "front-only bands": results.table_record(front_bands, {
-        "frames": results.EXACT, "distinct sentences": results.DISTINCT,
-        **dict.fromkeys(["matched", "shuffled", "random_caption"], results.SBERT_MEAN)}, n_column="distinct sentences"),
-    "diagnostics": results.table_record(diagnostics.round(2), {
-        "training frames": results.EXACT,
-        **dict.fromkeys([c for c in diagnostics.columns if c.startswith(("encoder", "ridge"))], results.COSINE),
-        **dict.fromkeys([c for c in diagnostics.columns if c.startswith("nearest")], results.SBERT_MEAN)})})
-diagnostics.round(2)
-
-# %%
-fig, ax = plt.subplots(figsize=(8, 4.5))
-for decoder, marker in [("encoder", "o"), ("ridge", "s")]:
-    ax.scatter(diagnostics[f"{decoder}: cos to training mean"], diagnostics[f"{decoder}: cos to own target"],
-               marker=marker, s=60, label=decoder)
-for regime, row in diagnostics.iterrows():
-    ax.annotate(regime.replace("_", " "), (row["encoder: cos to training mean"], row["encoder: cos to own target"]),
-                fontsize=8, xytext=(5, 3), textcoords="offset points")
-ax.plot([0, 1], [0, 1], color="0.7", linestyle=":")
-ax.set(xlabel="cosine with the mean training target", ylabel="cosine with the frame's own target",
-       title="Above the diagonal: specific to the frame; below: collapsed to the training mean")
-ax.legend()
+heldout_figures.collapse(diagnostics)
 plt.show()
 
 # %% [markdown]
-# **Takeaway:** narration fails against the model reference for {glue:text}`failing_conditions`.
-# There the encoder's predictions sit closer to the mean training frame than to their own target for
-# {glue:text}`encoder_collapsed`, and a ridge read-out's do for {glue:text}`ridge_collapsed`. Against each
-# frame's own target, ridge comes closer than the encoder in {glue:text}`ridge_closer` conditions
-# ({glue:text}`ridge_closer_list`): where both collapse, a linear read-out of the same frames fails too; where
-# ridge is closer, the spikes hold more than the encoder extracted. The learning curve of chapter 03 §2 sets
-# the three decoders side by side on the same windows, the encoder trained to convergence (held-out patch
-# cosine): {glue:text}`curve_contrast`. Between training frames, interpolation from near-identical neighbours
-# favours ridge and a neighbour lookup; in a held-out block all three extrapolate about equally badly. For
-# {glue:text}`failing_uncovered` even the nearest training frame's caption beats shuffled pairing by
-# less than {glue:text}`coverage_margin`: those frames show content the training frames never showed, so no
-# decoder trained on them could name it (coverage). For {glue:text}`failing_covered` the content is
-# covered, but the training examples are few (column "training frames"; the demo's second movie also
-# trains on a single repeat) for learning the map from this session's units. For the scenes, "few" means
-# few distinct images, not few presentations: `benchmarks/scene_repeats.py` trains the scene-identity
-# encoder on a session that shows each scene 6 times (the demo world) and 50 times (the Brain
-# Observatory), with the same training budget, and the unseen scenes stay at the controls at both.
+# **Takeaway:** narration fails against the model reference for {glue:text}`failing_conditions`; there the
+# encoder's predictions sit closer to the mean training frame than to their own target for
+# {glue:text}`encoder_collapsed`, and for {glue:text}`failing_uncovered` even the nearest training frame's caption
+# beats shuffled pairing by less than {glue:text}`coverage_margin` (content no training frame showed).
+#
+# A ridge read-out's predictions collapse too for {glue:text}`ridge_collapsed`. Against each frame's own target,
+# ridge comes closer than the encoder in {glue:text}`ridge_closer` conditions ({glue:text}`ridge_closer_list`):
+# where both collapse, a linear read-out of the same frames fails too; where ridge is closer, the spikes hold more
+# than the encoder extracted. The learning curve of chapter 03 §2 sets the three decoders side by side on the same
+# windows, the encoder trained to convergence (held-out patch cosine): {glue:text}`curve_contrast`. Between
+# training frames, interpolation from near-identical neighbours favours ridge and a neighbour lookup; in a held-out
+# block all three extrapolate about equally badly. Where the content is not covered, no decoder trained on these
+# frames could name it (coverage). For {glue:text}`failing_covered` the content is covered, but the training
+# examples are few (column "training frames"; the demo's second movie also trains on a single repeat) for learning
+# the map from this session's units. For the scenes, "few" means few distinct images, not few presentations:
+# `benchmarks/scene_repeats.py` trains the scene-identity encoder on a session that shows each scene 6 times (the
+# demo world) and 50 times (the Brain Observatory {cite}`siegle2021survey`), with the same training budget, and the
+# unseen scenes stay at the controls at both.
 
 # %% [markdown]
 # ## Summary

@@ -73,8 +73,11 @@ def test_open_cache_errors(tmp_path):
         allen.open_cache(tmp_path)
     paper = DataLayout.resolve(tmp_path / "data", "paper")
     with pytest.raises(FileNotFoundError, match=r"the paper profile reads a real Allen .* -p cache_dir") as err:
-        allen.open_cache(paper.allen_cache)
+        allen.open_cache(paper)
     assert "simulate" not in str(err.value)                 # the demo world is not what the paper profile needs
+    assert not paper.root.exists()                          # and the failed run left no empty data/paper/ behind
+    with pytest.raises(FileNotFoundError, match="neurrator simulate"):
+        allen.open_cache(DataLayout.resolve(tmp_path / "data", "demo"))
 
 
 def test_short_genotype():

@@ -114,8 +114,8 @@ def test_mlp_patches_trains_with_the_encoder_loop_and_reloads(world, tmp_path):
     ids, grids = mlp.predict(test, by_frame=True)
     assert grids.shape == (len(np.unique(test.frames[test.centres])), 3, 8)
     assert mlp.history_["val_loss"].iloc[-1] < mlp.history_["val_loss"].iloc[0]
-    mlp.save(tmp_path / "mlp.pt")
-    again = SpikeDecoder.load(tmp_path / "mlp.pt")
+    mlp.save(tmp_path / "mlp.pt", made_by="03_train")
+    again = SpikeDecoder.load(tmp_path / "mlp.pt", made_by="03_train")
     np.testing.assert_allclose(again.predict(test, by_frame=True)[1], grids, atol=1e-6)
     mask = np.ones(UNITS, np.float32)
     mask[3] = 0

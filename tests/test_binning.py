@@ -162,12 +162,18 @@ def test_save_load_roundtrip(tmp_path, random_recording):
 
 
 def test_a_session_never_processed_names_the_processed_ones(tmp_path, random_recording):
+    from neurrator.layout import DataLayout
+
+    layout = DataLayout.resolve(tmp_path, "demo")
     binned = bin_spikes(random_recording, "natural_scenes")
-    for session in (17, 34):
-        binned.save(tmp_path / f"session_{session}_natural_scenes.npz", params={"session_id": session})
+    for session in (34, 17):
+        binned.save(layout.binned(session, "natural_scenes"), params={"session_id": session})
+    assert layout.processed_sessions("natural_scenes") == [17, 34] and layout.processed_sessions("natural_movie_one") == []
+    assert layout.recorded_sessions() == []          # the recordings are another folder
+    assert BinnedStimulus.of_session(layout, 17, "natural_scenes").counts.shape == binned.counts.shape
     with pytest.raises(ArtifactError, match=r"session 123 has no binned natural_scenes; the processed sessions are 17, 34 "
                                             r"\(run notebook 01_preprocess with this session among `sessions` to add it\)"):
-        BinnedStimulus.load(tmp_path / "session_123_natural_scenes.npz")
+        BinnedStimulus.of_session(layout, 123, "natural_scenes")
 
 
 def test_many_units_across_column_groups():

@@ -42,6 +42,7 @@ def test_every_page_is_built(built_book, project_root):
     intro = (built_book / "book" / "intro.html").read_text()
     assert "Neurrator: can neurons speak?" in intro
     assert "<table" in intro and "Siegle" in intro  # the chapter table and a resolved citation
+    assert "What this book finds" in intro and "::finding" not in intro   # each chapter's headline pasted in
     setup = (built_book / "book" / "00_setup.html").read_text()
     assert setup.count("<img") >= 2 and "same seed, max |difference|" in setup  # figures and outputs render
 
@@ -56,3 +57,17 @@ def test_intro_screenshot_shows_a_rendered_page(built_book, tmp_path):
     plain.write_text("<html><body>Neurrator: can neurons speak?</body></html>")
     unstyled = screenshot(plain, tmp_path / "plain.png", tmp_path)
     assert (shot < 250).mean() > 5 * (unstyled < 250).mean()  # the theme's styling rendered too
+
+
+def test_math_renders_offline(built_book, tmp_path):
+    """MathJax comes with the book (no CDN): the methods page's formulas are typeset with the network off."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("Debian's chromium is needed for this test: `make browser` installs it")
+    page = built_book / "book" / "methods.html"
+    assert (built_book / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    assert "cdn.jsdelivr" not in page.read_text()
+    dom = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+                          "--virtual-time-budget=15000", "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    assert dom.count("<mjx-container") >= 3, "the formulas were not typeset"

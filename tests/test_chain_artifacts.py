@@ -40,20 +40,20 @@ def test_the_split_round_trips_and_is_checked(tmp_path):
     start = np.arange(len(frame)) / 120 + repeat
     split = splits.split_bins(frame, repeat, start, regime="sparse_random", seed=3)
     path = DataLayout(tmp_path, "demo").split(1, "movie", "sparse_random")
-    splits.save_split(split, path, params={"session_id": 1})
-    back = splits.read_split(path, params={"regime": "sparse_random", "guard_frames": 0, "session_id": 1})
+    splits.save_split(split, path, made_by="03_train", params={"session_id": 1})
+    back = splits.read_split(path, params={"regime": "sparse_random", "guard_frames": 0, "session_id": 1}, made_by="03_train")
     assert back.regime == split.regime and back.guard_frames == 0
     assert np.array_equal(back.labels, split.labels) and np.array_equal(back.held_out, split.held_out)
     assert all(np.array_equal(back.centres[k], split.centres[k]) for k in split.centres)
     with pytest.raises(ArtifactError, match="other parameters"):
-        splits.read_split(path, params={"regime": "sparse_random", "guard_frames": 0, "session_id": 2})
+        splits.read_split(path, params={"regime": "sparse_random", "guard_frames": 0, "session_id": 2}, made_by="03_train")
     guarded = splits.split_bins(frame, repeat, start, regime="sparse_random", seed=3, guard_frames=2)
-    splits.save_split(guarded, path, params={"session_id": 1})
-    assert splits.read_split(path).guard_frames == 2
+    splits.save_split(guarded, path, made_by="03_train", params={"session_id": 1})
+    assert splits.read_split(path, made_by="03_train").guard_frames == 2
     with pytest.raises(ArtifactError, match="guard_frames"):   # a split with another band is not the one asked for
-        splits.read_split(path, params={"regime": "sparse_random", "guard_frames": 0, "session_id": 1})
+        splits.read_split(path, params={"regime": "sparse_random", "guard_frames": 0, "session_id": 1}, made_by="03_train")
     with pytest.raises(ArtifactError, match="03_train"):
-        splits.read_split(path.with_name("absent.npz"))
+        splits.read_split(path.with_name("absent.npz"), made_by="03_train")
 
 
 def test_optotagging_table_has_a_sidecar(tmp_path):

@@ -24,7 +24,8 @@ def test_profiles_never_share_a_folder(tmp_path):
 def test_an_external_allen_cache_and_profile_check(tmp_path):
     layout = DataLayout.resolve(tmp_path / "data", "paper", cache_dir=tmp_path / "allen")
     assert layout.allen_cache == (tmp_path / "allen").resolve() and layout.manifest.name == "manifest.json"
-    assert layout.root.is_dir() and layout.root == (tmp_path / "data" / "paper").resolve()
+    assert layout.root == (tmp_path / "data" / "paper").resolve()
+    assert layout.data_dir.is_dir() and not layout.root.exists()   # the profile folder comes with its first artifact
     with pytest.raises(ValueError, match="unknown profile"):
         DataLayout.resolve(tmp_path, "full")
 
@@ -58,3 +59,27 @@ def test_every_package_folder_is_a_regular_package(project_root):
     """Each folder of modules has an ``__init__.py`` (a namespace folder is easy to lose in a non-editable install)."""
     folders = {p.parent for p in (project_root / "neurrator").rglob("*.py")} - {project_root / "neurrator" / "__pycache__"}
     assert {f for f in folders if not (f / "__init__.py").is_file()} == set()
+
+
+def test_example_paths_name_every_kind_of_artifact_relative_to_the_data_dir(tmp_path):
+    from neurrator.layout import DataLayout
+
+    paths = DataLayout.resolve(tmp_path, "demo").example_paths(7, "natural_movie_one", "sparse_random")
+    assert len(paths) == 10 and all(not p.startswith(str(tmp_path)) for p in paths.values())
+    assert "session_7" in paths["trained encoder"] and "natural_movie_one" in paths["binned counts"]
+
+
+def test_trained_session_names_the_fix(tmp_path):
+    import pytest
+
+    from neurrator.artifacts import ArtifactError
+    from neurrator.layout import DataLayout
+
+    layout = DataLayout.resolve(tmp_path, "demo")
+    assert layout.trained_session(12) == 12
+    with pytest.raises(ArtifactError, match="found 0 \\(none\\): run notebook 03_train"):
+        layout.trained_session()
+    for session in (3, 5):
+        (layout.root / "predictions" / f"session_{session}").mkdir(parents=True)
+    with pytest.raises(ArtifactError, match="found 2 \\(3, 5\\)"):
+        layout.trained_session()

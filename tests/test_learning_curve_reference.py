@@ -73,10 +73,10 @@ def test_measured_run_matches_the_whole_recipe(tmp_path):
 
 def test_the_demo_preset_was_measured_on_chapter_05s_pseudo_mouse():
     """Chapter 05 compares its encoder with the same recipe on one session through this record."""
-    from neurrator.models.training import PAN_SESSION_OPTIONS, preset
+    from neurrator import profiles
 
-    config = preset("demo")[1]
+    config = profiles.get("demo").encoder_preset()[1]
     single = learning_curve.measured_run("sparse_random", config)
     assert single is not None, "the demo preset is not in benchmarks/results/learning_curve.json: re-run the benchmark"
     assert learning_curve.measured_run("pan_session sparse_random", config) is not None
-    assert not PAN_SESSION_OPTIONS.get("demo")
+    assert not profiles.get("demo").pan_session

@@ -71,7 +71,7 @@ def paper_run(small_world, tmp_path_factory):
         "sbert_model_id": str(build_tiny_sbert(work / "tiny_sbert")),
         "train_options": TRAIN_OPTIONS, "narration_batch_size": 8, "caption_max_new_tokens": 4,
         # 03/04: the second movie (60 frames) has no contiguous middle; one person-written content file
-        "second_movie_regimes": ["sparse_random"],
+        "second_stimulus_regimes": ["sparse_random"],
         "content_caption_files": {"natural_scenes": str(_scene_descriptions(work / "scenes.csv", small_world[1]))},
         # 05_scaling: a small grid (the sweep's code path, not its statistics)
         "pools": ["VISp", "all"], "sizes": [5], "draws": 2, "windows_per_frame": 1, "retrain_sizes": [5], "n_boot": 20,

@@ -44,3 +44,10 @@ def test_importing_the_package_changes_no_warning_filter():
             "assert warnings.filters == before, [f for f in warnings.filters if f not in before]\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_setup_chapters_reproducibility_check_can_fail():
+    from neurrator.book.repro import small_regression_losses
+
+    a, b, c = small_regression_losses(0, 20), small_regression_losses(0, 20), small_regression_losses(1, 20)
+    assert np.array_equal(a, b) and not np.array_equal(a, c) and a[-1] < a[0]

@@ -66,16 +66,16 @@ def test_chunked_metrics_equal_the_dense_computation():
 
 def test_predictions_stream_to_disk_and_read_back(tmp_path):
     data, ids = grids(), np.arange(100, 123)
-    path = write_predictions(tmp_path / "p.npz", ids, (data[i:i + 6] for i in range(0, 23, 6)), out_shape=data.shape[1:],
+    path = write_predictions(tmp_path / "p.npz", ids, (data[i:i + 6] for i in range(0, 23, 6)), made_by="03_train", out_shape=data.shape[1:],
                              params={"regime": "r"})
-    predicted = read_predictions(path, params={"regime": "r"})
+    predicted = read_predictions(path, params={"regime": "r"}, made_by="03_train")
     assert predicted.frame_ids.tolist() == ids.tolist() and predicted.classes is None
     assert np.allclose(np.asarray(predicted.outputs), data, atol=2e-3)   # grids are stored as float16
-    logits = write_predictions(tmp_path / "c.npz", ids[:3], data[:3, 0], classes=[4, 5, 6, 7, 8, 9, 10])
-    classifier = read_predictions(logits)
+    logits = write_predictions(tmp_path / "c.npz", ids[:3], data[:3, 0], made_by="03_train", classes=[4, 5, 6, 7, 8, 9, 10])
+    classifier = read_predictions(logits, made_by="03_train")
     assert classifier.outputs.dtype == np.float32 and classifier.classes.tolist() == list(range(4, 11))
     assert np.array_equal(np.asarray(classifier.outputs), data[:3, 0])
     with pytest.raises(ValueError, match="out_shape"):
-        write_predictions(tmp_path / "q.npz", ids, iter([data]))
+        write_predictions(tmp_path / "q.npz", ids, iter([data]), made_by="03_train")
     with pytest.raises(ArtifactError, match="03_train"):
-        read_predictions(tmp_path / "missing.npz")
+        read_predictions(tmp_path / "missing.npz", made_by="03_train")

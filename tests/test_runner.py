@@ -80,6 +80,8 @@ def test_parameters_from_yaml_then_command_line(project, tmp_path):
 def test_unknown_parameter_is_refused_before_anything_runs(project):
     with pytest.raises(UnknownParameter, match="unknown parameter.*scal\\b.*Known parameters: label, scale, seed"):
         run_chain(chain_sources(project), {"scal": 3}, runs_dir=project / "runs", progress=False)
+    with pytest.raises(UnknownParameter, match=r"unknown parameter\(s\) movie: .* \(movie is now stimulus\)\. Known"):
+        run_chain(chain_sources(project), {"movie": "natural_movie_one"}, runs_dir=project / "runs", progress=False)
     assert not (project / "runs").exists()
 
 
@@ -176,6 +178,22 @@ def test_publishing_keeps_only_the_last_state_of_progress_bars():
     assert [(o["name"], o["text"]) for o in collapsed] == [("stderr", "train: 100%| 2/2\n"), ("stdout", "done\n"),
                                                            ("stderr", "warning\n")]
     assert outputs[0]["text"] == "\rtrain:   0%| 0/2"          # the executed notebook itself is untouched
+
+
+def test_the_book_shows_no_progress_bar_but_keeps_warnings():
+    from neurrator.book.runner import strip_volatile
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x")])
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stderr", text=t) for t in
+                           ["\rtrain:   0%|          | 0/2", "\rtrain: 100%|##########| 2/2 [00:01<00:00]\n",
+                            "Converting and de-quantizing GGUF tensors...\n", "UserWarning: check this\n"]]
+    nb.cells[0].outputs.append(nbformat.v4.new_output("stream", name="stdout", text="12%|not a bar\n"))
+    published = strip_volatile(nb).cells[0].outputs
+    assert [(o["name"], o["text"]) for o in published] == [("stderr", "UserWarning: check this\n"),
+                                                            ("stdout", "12%|not a bar\n")]
+    only_bars = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x")])
+    only_bars.cells[0].outputs = [nbformat.v4.new_output("stream", name="stderr", text="sweep: 100%|###| 3/3\n")]
+    assert strip_volatile(only_bars).cells[0].outputs == []
 
 
 def test_publish_copies_the_results_a_notebook_wrote_in_this_run(project, tmp_path):

@@ -136,6 +136,21 @@ def test_save_load_round_trip_and_clear_errors(fitted, tmp_path):
         SAEConfig(n_features=8, k=9)
 
 
+def test_fit_or_load_reads_back_a_matching_sae_and_uses_a_given_one_as_it_is(fitted, tmp_path):
+    from neurrator.models.sae import fit_or_load
+
+    sae, tokens, _ = fitted
+    tiny = SAEConfig(n_features=16, k=2, aux_k=4, dead_after=256, lr=1e-3, batch_size=128, epochs=1)
+    first, trained = fit_or_load(tokens[:300], tmp_path / "a.pt", tiny, progress=False)
+    again, trained_again = fit_or_load(tokens[:300], tmp_path / "a.pt", tiny, progress=False)
+    assert trained and not trained_again and np.array_equal(again.dictionary, first.dictionary)
+    given = sae.save(tmp_path / "given.pt")
+    used, trained = fit_or_load(tokens[:300], tmp_path / "b.pt", tiny, given=given)
+    assert not trained and used.config == SMALL and not (tmp_path / "b.pt").exists()   # its own config, nothing fitted
+    with pytest.raises(ValueError, match="reads 32-d tokens"):
+        fit_or_load(tokens[:300, :8], tmp_path / "b.pt", tiny, given=given)
+
+
 def test_same_codes_as_overcomplete_topk_sae_for_the_same_weights(fitted):
     oc = overcomplete_sae()
     sae, tokens, _ = fitted

@@ -29,6 +29,15 @@ def test_the_packaged_corpus_is_never_a_world_stimulus_and_has_hundreds_of_crops
         corpus.packaged_corpus(("nope",))
 
 
+def test_the_source_table_has_one_row_per_image_with_its_crops_and_a_short_licence():
+    table = pd.DataFrame({"image": ["a", "a", "b"], "content": ["x", "x", "y"], "file": ["a.png", "a.png", "b.png"],
+                          "licence": ["L" * 100, "L" * 100, "public domain"]})
+    sources = corpus.source_table(table)
+    assert sources.index.tolist() == ["a", "b"] and sources["crops"].tolist() == [2, 1]
+    assert sources.loc["a", "licence"] == "L" * 70 and sources.loc["b", "shows"] == "y"
+    assert "licence" not in corpus.source_table(table.drop(columns="licence"))
+
+
 def test_crop_boxes_keep_the_frame_aspect_and_stay_inside_the_image():
     boxes = corpus.crop_boxes(512, 700)
     assert len(boxes) == sum(n * n for _, n in corpus.CROP_SCALES)

@@ -225,7 +225,7 @@ def test_heldout_conditions_name_their_models_and_artifacts():
         ("sparse_random", 15, "sparse_random_guard15", ("natural_movie_one", "sparse_random_guard15"))
     assert second.model == ("natural_movie_three", "sparse_random") and second.trains
     assert zero.model == ("natural_movie_one", "sparse_random") and not zero.trains and zero.regime == "zero_shot"
-    few = heldout_conditions(regimes=["front_only"], second_movie_regimes=[], guard_frames=[], scenes=None)
+    few = heldout_conditions(regimes=["front_only"], second_stimulus_regimes=[], guard_frames=[], scenes=None)
     assert list(few) == ["front_only"]     # no sparse-random model: no zero-shot transfer
     with pytest.raises(ValueError, match="not a held-out regime"):
         heldout_conditions(regimes=["repeat"])

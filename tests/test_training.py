@@ -10,7 +10,8 @@ from neurrator.artifacts import ArtifactError
 from neurrator.data.binning import BinnedStimulus
 from neurrator.models.encoder import RetrievalEncoder, info_nce_loss
 from neurrator.evaluation.metrics import mean_patch_cosine
-from neurrator.models.training import ArrayTargets, EncoderConfig, SpikeDecoder, TrainConfig, preset
+from neurrator import profiles
+from neurrator.models.training import ArrayTargets, EncoderConfig, SpikeDecoder, TrainConfig
 from neurrator.data.windows import SpikeWindows, regime_windows
 
 N_FRAMES, BINS_PER_FRAME, REPEATS, N_UNITS = 60, 4, 6, 16
@@ -160,12 +161,12 @@ def test_min_delta_stops_a_run_whose_gains_are_too_small(movie):
 
 def test_save_load_round_trip(movie, fitted, tmp_path):
     data, _ = movie
-    path = fitted.save(tmp_path / "decoder.pt", params={"regime": "sparse_random"})
-    loaded = SpikeDecoder.load(path, device="cpu")
+    path = fitted.save(tmp_path / "decoder.pt", made_by="03_train", params={"regime": "sparse_random"})
+    loaded = SpikeDecoder.load(path, device="cpu", made_by="03_train")
     assert np.array_equal(loaded.predict(data.test), fitted.predict(data.test))
     assert loaded.history_["val_score"].tolist() == fitted.history_["val_score"].tolist()
-    with pytest.raises(ArtifactError, match="03_train"):
-        SpikeDecoder.load(tmp_path / "missing.pt")
+    with pytest.raises(ArtifactError, match="05_scaling"):   # the reader names the notebook that makes what it reads
+        SpikeDecoder.load(tmp_path / "missing.pt", made_by="05_scaling")
     with pytest.raises(RuntimeError, match="not fitted"):
         SpikeDecoder().predict(data.test)
 
@@ -175,8 +176,8 @@ def test_saving_the_same_decoder_twice_writes_the_same_bytes(fitted, tmp_path):
     does) must hash the same, whatever temporary file the atomic write went through."""
     from neurrator.artifacts import sha256_file
 
-    loaded = SpikeDecoder.load(fitted.save(tmp_path / "decoder.pt"), device="cpu")
-    first, again = loaded.save(tmp_path / "a" / "decoder.pt"), loaded.save(tmp_path / "b" / "decoder.pt")
+    loaded = SpikeDecoder.load(fitted.save(tmp_path / "decoder.pt", made_by="03_train"), device="cpu", made_by="03_train")
+    first, again = loaded.save(tmp_path / "a" / "decoder.pt", made_by="03_train"), loaded.save(tmp_path / "b" / "decoder.pt", made_by="03_train")
     assert sha256_file(first) == sha256_file(again)
 
 
@@ -223,11 +224,11 @@ def test_info_nce_and_retrieval_mask():
 
 
 def test_presets_and_bad_input(movie):
-    encoder, train = preset("demo", max_epochs=3, d_model=64)
+    encoder, train = profiles.get("demo").encoder_preset(max_epochs=3, d_model=64)
     assert (encoder.d_model, train.max_epochs) == (64, 3)
-    assert preset("paper") == (EncoderConfig(), TrainConfig())
+    assert profiles.get("paper").encoder_preset() == (EncoderConfig(), TrainConfig())
     with pytest.raises(ValueError, match="unknown training option"):
-        preset("demo", learning_rate=1)
+        profiles.get("demo").encoder_preset(learning_rate=1)
     with pytest.raises(ValueError, match="unknown objective"):
         SpikeDecoder("captions")
     data, targets = movie
@@ -239,7 +240,7 @@ def test_presets_and_bad_input(movie):
 
 
 def test_background_prefetch_yields_the_same_batches(movie):
-    from neurrator.models.training import _prefetched
+    from neurrator.models.solver import _prefetched
 
     data, targets = movie
     order = np.random.default_rng(0).permutation(len(data.train))[:100]

@@ -5,6 +5,13 @@ from __future__ import annotations
 THEME = dict(context="notebook", style="whitegrid", palette="colorblind", font_scale=0.95)
 RC = {"figure.dpi": 100, "savefig.dpi": 150, "figure.figsize": (7.0, 3.6), "axes.titleweight": "bold"}
 
+#: the book's text column holds a 7-inch figure at its own size (about 700 px at the figure dpi); a wider figure is
+#: shrunk, and its text with it. A figure wider than this must sit in a cell tagged ``full-width`` (at most
+#: FULL_WIDTH_IN), and no text in a figure is smaller than MIN_FONT_PT (tests/test_book_figures.py checks both).
+COLUMN_WIDTH_IN = 7.0
+FULL_WIDTH_IN = 11.0
+MIN_FONT_PT = 9
+
 
 def set_theme() -> None:
     """Apply the book's theme (call once at the top of each notebook)."""
@@ -45,6 +52,6 @@ def learning_curves(measured: dict, margin: float | None = None):
             ax.axhspan(top - band, top, color="C2", alpha=0.15, label=f"plateau − {band:g}")
         ax.set(xscale="log", xlabel="training windows seen (optimiser steps × batch, log scale)",
                ylabel="patch cosine", title=f"{regime.replace('_', ' ')}: validation (lines), held-out (×)")
-        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+        ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     fig.tight_layout()
     return fig

@@ -37,3 +37,23 @@ def torch_generator(seed: int):
     gen = torch.Generator()
     gen.manual_seed(int(seed))
     return gen
+
+
+def small_regression_losses(seed: int, steps: int) -> np.ndarray:
+    """The loss curve of a 2-layer MLP (with dropout) fitted to noisy targets, all randomness from ``seed``: the
+    setup chapter's reproducibility check (same seed, same curve; another seed, another curve)."""
+    import torch
+
+    seed_everything(seed)
+    x = torch.randn(256, 16)
+    y = torch.sin(x[:, :4].sum(1, keepdim=True)) + 0.1 * torch.randn(256, 1)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.GELU(), torch.nn.Dropout(0.2), torch.nn.Linear(32, 1))
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return np.array(losses)

@@ -150,9 +150,12 @@ def check_parameters(params: Mapping[str, Any], declared: Mapping[str, Mapping[s
     known = set().union(*declared.values()) if declared else set()
     unknown = sorted(set(params) - known)
     if unknown:
+        from neurrator.book.parameters import RENAMED
+
+        renamed = [f"{old} is now {RENAMED[old]}" for old in unknown if old in RENAMED]
         raise UnknownParameter(
-            f"unknown parameter(s) {', '.join(unknown)}: no notebook in the chain declares them. "
-            f"Known parameters: {', '.join(sorted(known))}"
+            f"unknown parameter(s) {', '.join(unknown)}: no notebook in the chain declares them"
+            + (f" ({'; '.join(renamed)})" if renamed else "") + f". Known parameters: {', '.join(sorted(known))}"
         )
     for source, defaults in declared.items():
         if isinstance(defaults, Mapping):
@@ -226,8 +229,27 @@ def machine_free(text: str, root: str | os.PathLike | None) -> str:
     return text.replace(str(Path(root).resolve()) + os.sep, "") if root else text
 
 
+#: a tqdm progress bar's line ("name: 100%|####| 15/15 ..."): the terminal shows progress, the book does not
+_BAR_LINE = re.compile(r"^.*\d+%\|.*\|\s*\d+/\d+.*$")
+#: library chatter that says nothing about the analysis
+_CHATTER = re.compile(r"^(Converting and de-quantizing GGUF tensors.*|\s*)$")
+
+
+def without_progress(outputs: list) -> list:
+    """``outputs`` without progress-bar lines and library chatter on stderr (an output left empty is dropped)."""
+    kept = []
+    for out in outputs:
+        if out.get("output_type") == "stream" and out.get("name") == "stderr":
+            lines = [line for line in out["text"].split("\n") if not (_BAR_LINE.match(line) or _CHATTER.match(line))]
+            if not lines:
+                continue
+            out = {**out, "text": "\n".join(lines) + "\n"}
+        kept.append(out)
+    return kept
+
+
 def strip_volatile(nb: nbformat.NotebookNode, root: str | os.PathLike | None = None) -> nbformat.NotebookNode:
-    """Drop timings, the project's absolute path and random ids, and collapse progress-bar ticks, so
+    """Drop timings, the project's absolute path, random ids and progress bars (the terminal showed them), so
     republishing gives small diffs and the book shows nothing of the machine that built it (but in
     chapter 00, whose printed tables are about that machine). ``root``: the project folder."""
     nb = copy.deepcopy(nb)
@@ -239,7 +261,7 @@ def strip_volatile(nb: nbformat.NotebookNode, root: str | os.PathLike | None = N
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
         if "outputs" in cell:
-            cell.outputs = collapse_streams(cell.outputs)
+            cell.outputs = [nbformat.from_dict(o) for o in without_progress(collapse_streams(cell.outputs))]
             for out in cell.outputs:
                 if out.get("output_type") == "stream":
                     out["text"] = machine_free(out["text"], root)

@@ -69,13 +69,16 @@ class SessionFileError(RuntimeError):
 
 
 # ------------------------------------------------------------------------------------ cache --
-def open_cache(cache_dir: str | os.PathLike):
-    """The allensdk ``EcephysProjectCache`` over ``cache_dir`` (its ``manifest.json``); no request is made."""
-    path = Path(cache_dir).expanduser()
+def open_cache(cache_dir):
+    """The allensdk ``EcephysProjectCache`` over ``cache_dir`` (its ``manifest.json``), or over a
+    :class:`~neurrator.layout.DataLayout`'s cache; no request is made. A missing cache names the fix: on a layout
+    of a real-data profile (``paper``), the ``cache_dir`` parameter; else ``neurrator simulate``."""
+    real_data = getattr(cache_dir, "profile", "demo") != "demo"
+    path = Path(getattr(cache_dir, "allen_cache", cache_dir)).expanduser()
     manifest = path if path.name == MANIFEST_NAME and path.is_file() else path / MANIFEST_NAME
     if not manifest.is_file():
         what = "does not exist" if not path.exists() else f"has no {MANIFEST_NAME}"
-        if path.name == "allen_cache" and path.parent.name == "paper":   # the paper profile's default: a real cache
+        if real_data:
             raise FileNotFoundError(
                 f"Allen cache {path} {what}: the paper profile reads a real Allen Visual Coding Neuropixels cache; "
                 f"pass it with -p cache_dir /path/to/cache (the folder holding {MANIFEST_NAME})")
@@ -426,10 +429,10 @@ def units_per_pool(units: pd.DataFrame, pools: Iterable[str] | None = None, qc: 
 def session_pools(layout) -> pd.DataFrame:
     """QC'd units per region pool of every processed session of ``layout`` (one row per session id), plus
     ``visual units`` (visual cortex + LGd): chapter 03 trains, by default, on the session with the most."""
-    files = sorted(layout.recordings.glob("session_*.npz"))
-    if not files:
+    sessions = layout.recorded_sessions()
+    if not sessions:
         raise FileNotFoundError(f"no processed sessions in {layout.recordings}: run notebook 01_preprocess first")
-    pools = pd.DataFrame({int(p.stem.split("_")[1]): units_per_pool(read_recording(p).units) for p in files}).T
+    pools = pd.DataFrame({s: units_per_pool(read_recording(layout.recording(s)).units) for s in sessions}).T
     pools["visual units"] = pools["visual cortex"] + pools["LGd"]
     return pools.rename_axis("session")
 
@@ -531,7 +534,7 @@ def ensure_recording(layout, session_id: int, stimuli: Sequence[str] = NATURAL_S
     """The processed copy of a session (``layout.recording``) when it is valid for these parameters;
     else load it once from ``layout.allen_cache`` and save it."""
     path = layout.recording(session_id)
-    cache = open_cache(layout.allen_cache)
+    cache = open_cache(layout)
     nwb = session_nwb_path(cache, session_id)
     params = dict(format=RECORDING_FORMAT, session_id=int(session_id),
                   source=session_file_identity(nwb) if nwb.is_file() else None, stimuli=list(stimuli))

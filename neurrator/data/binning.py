@@ -77,20 +77,23 @@ class BinnedStimulus:
     @classmethod
     def load(cls, path: str | os.PathLike, *, params: Mapping[str, Any] | None = None,
              inputs: Mapping[str, str | os.PathLike] | None = None) -> "BinnedStimulus":
-        """Read a saved binning; the sidecar must exist and match ``params`` (:func:`binning_params`) and ``inputs``.
-        A missing one names the sessions whose binnings of that stimulus exist (a session id given by hand that
-        01_preprocess never processed)."""
-        path = Path(path)
-        if not path.exists() and path.name.startswith("session_") and "_" in path.stem[len("session_"):]:
-            stimulus = path.stem.split("_", 2)[2]
-            have = sorted(p.name.split("_")[1] for p in path.parent.glob(f"session_*_{stimulus}.npz"))
-            raise ArtifactError(f"missing artifact {path}: session {path.stem.split('_')[1]} has no binned {stimulus}; "
-                                f"the processed sessions are {', '.join(have) or 'none'} (run notebook {MADE_BY} with "
-                                f"this session among `sessions` to add it)")
+        """Read a saved binning; the sidecar must exist and match ``params`` (:func:`binning_params`) and ``inputs``."""
         check_artifact(path, made_by=MADE_BY, params=params, inputs=inputs)
         with np.load(path, allow_pickle=False) as data:
             return cls(stimulus=str(data["stimulus"]), bin_hz=float(data["bin_hz"]),
                        **{name: data[name] for name in _ARRAYS})
+
+    @classmethod
+    def of_session(cls, layout, session_id: int, stimulus: str, **check: Any) -> "BinnedStimulus":
+        """One session's binned ``stimulus`` (``layout.binned``); a session 01_preprocess never processed (an id
+        given by hand) is named with the sessions that were."""
+        path = layout.binned(session_id, stimulus)
+        if not path.exists():
+            have = layout.processed_sessions(stimulus)
+            raise ArtifactError(f"missing artifact {path}: session {session_id} has no binned {stimulus}; the "
+                                f"processed sessions are {', '.join(map(str, have)) or 'none'} (run notebook "
+                                f"{MADE_BY} with this session among `sessions` to add it)")
+        return cls.load(path, **check)
 
 
 def binning_params(stimulus: str, bin_hz: float = BIN_HZ, **extra: Any) -> dict:

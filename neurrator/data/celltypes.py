@@ -69,6 +69,39 @@ def size_matched_control(labelled: pd.DataFrame, columns: np.ndarray, draw: int,
     return np.sort(np.concatenate(picked)) if picked else np.zeros(0, np.int64)
 
 
+def tagged_populations(units: pd.DataFrame, light: pd.DataFrame, rule: str, genotypes: dict[int, str], controls: int,
+                       seed: int = 0, chr2: pd.Series | None = None):
+    """The populations of the units that rule ``rule`` tags in ``light`` (an optotagging
+    :func:`~neurrator.data.optotagging.light_table`): ``(labelled, populations, control_columns)``, the units
+    labelled (:func:`label_units`; with ``ChR2`` from ``chr2``, bool by unit id, where given), cell type ->
+    columns, and cell type -> ``controls`` size-matched control draws. Fewer than two populations is an error."""
+    tagged = light.reset_index()[["session_id", "unit_id"]].assign(tagged=light[rule].to_numpy())
+    labelled = label_units(units, tagged, genotypes)
+    if chr2 is not None:
+        labelled["ChR2"] = chr2.reindex(labelled["unit_id"], fill_value=False).astype(bool).to_numpy()
+    populations = population_columns(labelled)
+    if len(populations) < 2:
+        raise ValueError(f"the {rule} rule tags cells of {len(populations)} Cre line(s) ({', '.join(populations) or 'none'}) "
+                         "in these sessions; this chapter compares at least two: process sessions of more Cre lines "
+                         "(notebook 01_preprocess) or loosen `criteria`")
+    control_columns = {t: [size_matched_control(labelled, cols, d, seed) for d in range(controls)]
+                       for t, cols in populations.items()}
+    return labelled, populations, control_columns
+
+
+def population_summary(labelled: pd.DataFrame, populations: dict[str, np.ndarray],
+                       controls: dict[str, list[np.ndarray]]) -> pd.DataFrame:
+    """Per population: its sessions and units; with a ``ChR2`` column in ``labelled`` also the fraction of its
+    units, and the mean fraction of its control draws' units, that truly carry ChR2 (2 decimals)."""
+    by_column = labelled.set_index("column")
+    truth = "ChR2" in by_column
+    return pd.DataFrame([{
+        "population": t, "sessions": by_column.loc[cols, "session_id"].nunique(), "units": len(cols),
+        **({"truly ChR2": round(float(by_column.loc[cols, "ChR2"].mean()), 2)} if truth else {}),
+        **({"controls truly ChR2": round(float(np.mean([by_column.loc[c, "ChR2"].mean() for c in controls[t]])), 2)}
+           if truth else {})} for t, cols in populations.items()]).set_index("population")
+
+
 def population_table(labelled: pd.DataFrame, populations: dict[str, np.ndarray],
                      controls: dict[str, list[np.ndarray]]) -> pd.DataFrame:
     """One row per (population, unit): ``population`` ("PV", or "PV control"), ``cell_type``, ``draw``

@@ -145,3 +145,13 @@ def load_corpus(profile: str, corpus_dir: str | os.PathLike | None = None, limit
         frames, table = packaged_corpus()
         return (frames[:limit], table.iloc[:limit]) if limit else (frames, table)
     return folder_corpus(corpus_dir, limit)
+
+
+def source_table(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per source image of a corpus table (:func:`load_corpus`): what it shows, its file, how many crops it
+    gave and (where known) its licence, cut to 70 characters."""
+    sources = (table.groupby("image", sort=False)
+               .agg(shows=("content", "first"), file=("file", "first"), crops=("file", "size")))
+    if "licence" in table:
+        sources["licence"] = table.groupby("image", sort=False)["licence"].first().str.slice(0, 70)
+    return sources

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -144,6 +145,62 @@ def tagging_accuracy(tags: pd.DataFrame, truth_tagged: pd.Series) -> dict:
     called, planted = int(tags["tagged"].sum()), int(truth.sum())
     return {"called": called, "planted": planted, "hits": hits,
             "precision": hits / called if called else float("nan"), "recall": hits / planted if planted else float("nan")}
+
+
+#: the two rules compared in chapter 06, each by the column of :func:`light_table` holding its verdict
+RULES = ("tutorial ratio", "three criteria")
+
+
+def light_table(recordings: Mapping[int, Recording], units: pd.DataFrame, genotypes: Mapping[int, str],
+                rule: TaggingCriteria, chr2: pd.Series | None = None) -> pd.DataFrame:
+    """:func:`light_response_metrics` of the cortical units in ``units`` (``session_id``, ``unit_id``) of every
+    session in ``recordings``, with ``session_id``, ``genotype`` and one bool column per rule of :data:`RULES`
+    (the three criteria with the thresholds of ``rule``); ``chr2`` (bool by unit id, e.g. the demo world's
+    planted truth) adds a ``ChR2`` column, absent ids False."""
+    light = pd.concat([light_response_metrics(rec, units.loc[units["session_id"] == s, "unit_id"].to_numpy())
+                       .assign(session_id=s, genotype=genotypes[s]) for s, rec in recordings.items()])
+    light["tutorial ratio"] = passes_tutorial_ratio(light)
+    light["three criteria"] = rule.passes(light)["tagged"]
+    if chr2 is not None:
+        light["ChR2"] = chr2.reindex(light.index, fill_value=False).astype(bool).to_numpy()
+    return light
+
+
+def rule_table(light: pd.DataFrame, rules: Sequence[str] = RULES) -> pd.DataFrame:
+    """Per rule and genotype: cortical units and tagged units; with a ``ChR2`` column in ``light`` also the
+    planted ChR2 cells, the hits and the precision and recall (2 decimals; nan where undefined)."""
+    rows = []
+    for name in rules:
+        for genotype, group in light.groupby("genotype"):
+            row = {"rule": name, "genotype": genotype, "cortical units": len(group), "tagged": int(group[name].sum())}
+            if "ChR2" in group:
+                scores = tagging_accuracy(group.assign(tagged=group[name]), group["ChR2"])
+                row.update({"ChR2 cells": scores["planted"], "hits": scores["hits"],
+                            "precision": round(scores["precision"], 2) if scores["called"] else np.nan,
+                            "recall": round(scores["recall"], 2) if scores["planted"] else np.nan})
+            rows.append(row)
+    return pd.DataFrame(rows).set_index(["rule", "genotype"])
+
+
+def rule_f1(table: pd.DataFrame, name: str) -> float:
+    """The mean F1 over the Cre lines (wild type left out) of rule ``name`` in a :func:`rule_table`; nan without one."""
+    cre = table.loc[name].drop(index="wt", errors="ignore")
+    p, r = cre["precision"].fillna(0), cre["recall"].fillna(0)
+    return float((2 * p * r / (p + r).where(p + r > 0, 1)).mean()) if len(cre) else float("nan")
+
+
+def choose_rule(table: pd.DataFrame, choice: str = "auto", rules: Sequence[str] = RULES) -> tuple[str, str]:
+    """The rule to use and why. ``"auto"``: the higher mean F1 against planted ChR2 cells (a tie goes to the
+    three criteria), or the three criteria where ``table`` has no truth to score; otherwise ``choice`` itself."""
+    if choice != "auto":
+        if choice not in rules:
+            raise ValueError(f"tagging_rule must be 'auto' or one of {list(rules)}, got {choice!r}")
+        return choice, "it was chosen by the tagging_rule parameter"
+    if "precision" not in table:
+        return "three criteria", "without a planted truth the published criteria are the default"
+    chosen = max(rules, key=lambda name: (rule_f1(table, name), name == "three criteria"))
+    return chosen, (f"it has the higher mean F1 over the Cre lines against the planted ChR2 cells "
+                    f"({', '.join(f'{n} {rule_f1(table, n):.2f}' for n in rules)})")
 
 
 def light_raster(recording: Recording, unit_id: int, window: tuple[float, float] = (-0.010, 0.025)) -> tuple[np.ndarray, np.ndarray]:

@@ -107,10 +107,10 @@ def pan_session_mouse(layout, stimulus: str, session_ids: list[int] | None = Non
     from neurrator.data import allen
 
     if session_ids is None:
-        session_ids = sorted(int(p.stem.split("_")[1]) for p in layout.recordings.glob("session_*.npz"))
+        session_ids = layout.recorded_sessions()
     if not session_ids:
         raise FileNotFoundError(f"no processed sessions in {layout.show(layout.recordings)}: run notebook 01_preprocess first")
-    binned = [BinnedStimulus.load(layout.binned(s, stimulus)) for s in session_ids]
+    binned = [BinnedStimulus.of_session(layout, s, stimulus) for s in session_ids]
     mouse = build_pseudo_mouse(binned, [b.unit_ids for b in binned], list(session_ids))
     regions = pd.concat([allen.read_recording(layout.recording(s)).units["region"].rename_axis("unit_id").reset_index()
                          .assign(session_id=s) for s in session_ids])

@@ -103,9 +103,6 @@ def window_centres(mask: np.ndarray, runs: np.ndarray, window: int = WINDOW_BINS
     return centres[valid]
 
 
-SPLIT_MADE_BY = "03_train"
-
-
 @dataclass
 class BinSplit:
     """Per-bin split labels of one stimulus for one regime, and the usable window centres of each part."""
@@ -122,6 +119,12 @@ class BinSplit:
     def trained_frames(self) -> np.ndarray:
         """Frame ids a model of this split trains on: neither held out nor in the guard band."""
         return np.flatnonzero(~self.held_out & ~guarded_frames(self.held_out, self.guard_frames))
+
+    def distance_to_training(self, frames: np.ndarray | None = None) -> np.ndarray:
+        """Frames from each of ``frames`` (default: the held-out frames) to the nearest frame a model of this
+        split trains on."""
+        frames = np.flatnonzero(self.held_out) if frames is None else np.asarray(frames)
+        return np.abs(frames[:, None] - self.trained_frames()[None]).min(1)
 
     def test_windows_sharing_training(self, window: int = WINDOW_BINS) -> float:
         """Share of the test windows (``window`` bins around each centre) that contain a training bin."""
@@ -182,9 +185,10 @@ def split_bins(frame: np.ndarray, repeat: np.ndarray, bin_start: np.ndarray, reg
     return BinSplit(regime, labels, held, centres, int(guard_frames))
 
 
-def save_split(split: BinSplit, path, *, params=None, inputs=None):
-    """One ``.npz`` (labels, held-out frames, window centres) written atomically with a sidecar:
-    the split a decoder was trained on, which later chapters read instead of recomputing it."""
+def save_split(split: BinSplit, path, *, made_by: str, params=None, inputs=None):
+    """One ``.npz`` (labels, held-out frames, window centres) written atomically with a sidecar naming ``made_by``
+    (the notebook that trains on it): the split a decoder was trained on, which later chapters read instead of
+    recomputing it."""
     from neurrator.artifacts import write_artifact
 
     arrays = {"regime": np.array(split.regime), "guard_frames": np.array(split.guard_frames),
@@ -195,16 +199,16 @@ def save_split(split: BinSplit, path, *, params=None, inputs=None):
         with open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
 
-    return write_artifact(path, write, made_by=SPLIT_MADE_BY,
+    return write_artifact(path, write, made_by=made_by,
                           params={"regime": split.regime, "guard_frames": split.guard_frames, **dict(params or {})},
                           inputs=inputs)
 
 
-def read_split(path, params=None) -> BinSplit:
-    """The split :func:`save_split` wrote (a missing or stale file names notebook 03_train)."""
+def read_split(path, *, made_by: str, params=None) -> BinSplit:
+    """The split :func:`save_split` wrote (a missing or stale file names ``made_by``, the notebook that makes it)."""
     from neurrator.artifacts import check_artifact
 
-    check_artifact(path, made_by=SPLIT_MADE_BY, params=params)
+    check_artifact(path, made_by=made_by, params=params)
     with np.load(path, allow_pickle=False) as data:
         return BinSplit(str(data["regime"]), data["labels"], data["held_out"],
                         {part: data[f"centres_{part}"] for part in (TRAIN, VAL, TEST)},
@@ -256,40 +260,84 @@ class HeldOutCondition:
         """Whether this condition trains its own model."""
         return self.transfer_from is None
 
+    def params(self, session_id) -> dict:
+        """The sidecar parameters of this condition's artifacts (split, decoder, predictions)."""
+        return {"session_id": session_id, "stimulus": self.stimulus, "regime": self.key}
 
-def heldout_conditions(movie: str = "natural_movie_one", second_movie: str | None = "natural_movie_three",
+    def windows(self, binned, *, seed: int = 0, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+                jitter: int = 2, neuron_dropout: float = 0.1, zscore=None, allen_cache=None):
+        """This condition's train / validation / test windows of ``binned`` (its stimulus), a
+        :class:`~neurrator.data.windows.RegimeWindows`. Image regimes group frames by their source photograph
+        (read from ``allen_cache``); ``zscore`` (a decoder's ``zscore_``) is required for a zero-shot transfer."""
+        from neurrator.data.windows import regime_windows
+        from neurrator.stimulus_tables import frame_sources
+
+        groups = frame_sources(allen_cache, self.stimulus) if self.regime in IMAGE_REGIMES and allen_cache else None
+        return regime_windows(binned, self.regime, seed=seed, fractions=fractions, jitter=jitter,
+                              neuron_dropout=neuron_dropout, zscore=zscore, guard_frames=self.guard_frames,
+                              frame_groups=groups)
+
+    def save_split(self, split: "BinSplit", layout, session_id, *, made_by: str):
+        """Save ``split`` as the split this condition's model trains on (``layout.split(session, stimulus, key)``)."""
+        return save_split(split, layout.split(session_id, self.stimulus, self.key), made_by=made_by,
+                          params={"session_id": session_id}, inputs={"binned": layout.binned(session_id, self.stimulus)})
+
+    def trained_split(self, layout, session_id, *, made_by: str) -> "BinSplit":
+        """The split this condition's model was trained on (a zero-shot transfer's: the other stimulus's)."""
+        return read_split(layout.split(session_id, *self.model), made_by=made_by)
+
+
+def heldout_windows(conditions: dict[str, HeldOutCondition], binned: dict, *, seed: int = 0,
+                    allen_cache=None, **options) -> dict:
+    """The windows of every condition that trains its own model, by name (``binned``: stimulus -> binned
+    stimulus; ``options``: ``fractions``, ``jitter``, ``neuron_dropout``). A size-matched control
+    (``train_windows_as``) keeps as many training windows, drawn at random, as the condition it names."""
+    from neurrator.data.windows import subsample_training
+
+    runs = {}
+    for name, condition in conditions.items():
+        if not condition.trains:
+            continue
+        data = condition.windows(binned[condition.stimulus], seed=seed, allen_cache=allen_cache, **options)
+        if condition.train_windows_as:
+            data = subsample_training(data, len(runs[condition.train_windows_as].train), seed=seed)
+        runs[name] = data
+    return runs
+
+
+def heldout_conditions(stimulus: str = "natural_movie_one", second_stimulus: str | None = "natural_movie_three",
                        scenes: str | None = "natural_scenes",
                        regimes: tuple[str, ...] | list[str] = ("sparse_random", "contiguous_middle", "front_only"),
-                       second_movie_regimes: tuple[str, ...] | list[str] = ("sparse_random", "contiguous_middle"),
+                       second_stimulus_regimes: tuple[str, ...] | list[str] = ("sparse_random", "contiguous_middle"),
                        guard_frames: tuple[int, ...] | list[int] = (3, 15)) -> dict[str, HeldOutCondition]:
     """The held-out conditions of chapters 03 and 04, by name, in table order.
 
-    ``movie`` under each of ``regimes``; ``sparse_random_guard<g>``: the sparse-random split with a guard band
+    ``stimulus`` (a movie) under each of ``regimes``; ``sparse_random_guard<g>``: the sparse-random split with a guard band
     of ``g`` frames; ``sparse_random_sized_as_sparse_random_guard<g>`` (for the widest band): the unguarded
     split trained on as many windows as the guarded one, which separates distance from training frames from
     the amount of training data; ``second_movie`` (and ``second_movie_<regime>``): the whole pipeline
-    replicated on the second movie, trained on its own training frames; ``zero_shot_transfer``: the second
+    replicated on ``second_stimulus``, the second movie, trained on its own training frames; ``zero_shot_transfer``: the second
     movie narrated by the first movie's sparse-random model (harder than the paper's test); ``scene_identity``:
     unseen scenes whose whole source photograph is held out (regime ``scene_sources``), and
     ``scene_identity_crops``: unseen crops, whose source may be in training under another crop.
     """
-    out = {regime: HeldOutCondition(regime, movie, regime) for regime in regimes}
+    out = {regime: HeldOutCondition(regime, stimulus, regime) for regime in regimes}
     for guard in guard_frames:
         if int(guard) <= 0:
             raise ValueError(f"guard_frames lists extra sparse-random models with a guard band > 0 frames, got {guard}")
-        condition = HeldOutCondition("", movie, "sparse_random", int(guard))
+        condition = HeldOutCondition("", stimulus, "sparse_random", int(guard))
         out[condition.key] = replace(condition, name=condition.key)
     if guard_frames and "sparse_random" in regimes:
-        widest = HeldOutCondition("", movie, "sparse_random", int(max(guard_frames))).key
-        matched = HeldOutCondition("", movie, "sparse_random", train_windows_as=widest)
+        widest = HeldOutCondition("", stimulus, "sparse_random", int(max(guard_frames))).key
+        matched = HeldOutCondition("", stimulus, "sparse_random", train_windows_as=widest)
         out[matched.key] = replace(matched, name=matched.key)
-    if second_movie is not None:
-        for regime in second_movie_regimes:
+    if second_stimulus is not None:
+        for regime in second_stimulus_regimes:
             name = "second_movie" if regime == "sparse_random" else f"second_movie_{regime.split('_')[0]}"
-            out[name] = HeldOutCondition(name, second_movie, regime)
+            out[name] = HeldOutCondition(name, second_stimulus, regime)
         if ZERO_SHOT_MODEL in regimes:
-            out["zero_shot_transfer"] = HeldOutCondition("zero_shot_transfer", second_movie, "zero_shot",
-                                                         transfer_from=(movie, ZERO_SHOT_MODEL))
+            out["zero_shot_transfer"] = HeldOutCondition("zero_shot_transfer", second_stimulus, "zero_shot",
+                                                         transfer_from=(stimulus, ZERO_SHOT_MODEL))
     if scenes is not None:
         out["scene_identity"] = HeldOutCondition("scene_identity", scenes, "scene_sources")
         out["scene_identity_crops"] = HeldOutCondition("scene_identity_crops", scenes, "scene_identity")

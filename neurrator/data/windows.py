@@ -118,11 +118,20 @@ def regime_windows(binned: BinnedStimulus, regime: str, *, seed: int = 0,
         raise ValueError(f"z-score statistics are for {len(mean)} units but {binned.stimulus} has {binned.counts.shape[1]}: "
                          "bin every stimulus of a session with the same units (notebook 01_preprocess does)")
 
+    return from_split(binned, split, (mean, std), seed=seed, jitter=jitter, neuron_dropout=neuron_dropout)
+
+
+def from_split(binned: BinnedStimulus, split: BinSplit, zscore: tuple[np.ndarray, np.ndarray], *, seed: int = 0,
+               jitter: int = 2, neuron_dropout: float = 0.1) -> RegimeWindows:
+    """The train / validation / test windows of a saved ``split`` of ``binned`` (z-scored with ``zscore``, a
+    decoder's ``zscore_``); only the training windows are augmented (``jitter``, ``neuron_dropout``)."""
+    mean, std = zscore
+
     def windows(part: int, augment: bool) -> SpikeWindows:
         return SpikeWindows(binned.counts, binned.frame, split.centres[part], mean, std,
                             jitter=jitter if augment else 0, neuron_dropout=neuron_dropout if augment else 0.0, seed=seed)
 
-    return RegimeWindows(regime, split, windows(TRAIN, True), windows(VAL, False), windows(TEST, False))
+    return RegimeWindows(split.regime, split, windows(TRAIN, True), windows(VAL, False), windows(TEST, False))
 
 
 def subsample_training(data: RegimeWindows, n: int, seed: int = 0) -> RegimeWindows:

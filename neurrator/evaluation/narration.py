@@ -48,6 +48,19 @@ def narrate_batch(backend, frame_ids: Sequence[int], grids: np.ndarray | Rows, *
                         columns=list(COLUMNS))
 
 
+def classifier_narrations(predicted, references: Mapping[int, str], *, stimulus: str, regime: str,
+                          session_id: int | str, population: str = "all units") -> pd.DataFrame:
+    """What a retrieval classifier over training images can say: for each frame of ``predicted`` (its logits and
+    ``classes``, :func:`~neurrator.models.predictions.read_predictions`) the reference caption of the image it
+    names; the ``decoder`` column says "image classifier"."""
+    guessed = predicted.classes[np.asarray(predicted.outputs).argmax(1)]
+    table = pd.DataFrame({"session_id": session_id, "population": population, "stimulus": stimulus, "regime": regime,
+                          "frame": predicted.frame_ids, "narration": [references[int(g)] for g in guessed],
+                          "reference": [references[int(f)] for f in predicted.frame_ids]})
+    table["decoder"] = "image classifier"
+    return table
+
+
 def write_narrations(path: str | os.PathLike, table: pd.DataFrame, *, params: Mapping[str, Any] | None = None,
                      inputs: Mapping[str, str | os.PathLike] | None = None, made_by: str = MADE_BY) -> Path:
     """Save a narration table atomically with its sidecar (it must hold :data:`COLUMNS`)."""

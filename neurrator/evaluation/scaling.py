@@ -337,3 +337,372 @@ def pairwise_similarity(narrations: Mapping[str, pd.DataFrame], sbert_model, see
         return same, shuffled
     columns = ["a", "b", "same frames", "CI low", "CI high", "block (frames)", "blocks (n_eff)", "frames"]
     return same, shuffled, pd.DataFrame(rows, columns=columns)
+
+
+# ----------------------------------------------------------------------------- chapter 05's steps
+#: the pseudo-mouse's name in the data layout (its decoder, checkpoints and split)
+POPULATION = "pan_session"
+#: the single regions among the pools (not their unions), and the pools that say something about vision
+SINGLE_REGIONS = ("LGd", "VISp", "higher visual")
+
+
+def pool_table(pool_units: Mapping[str, np.ndarray], sizes: Sequence[int] = DEFAULT_SIZES) -> pd.DataFrame:
+    """Per pool: its number of units and the sizes the sweep queries it at."""
+    return pd.DataFrame({"units": {p: len(c) for p, c in pool_units.items()},
+                         "sweep sizes": {p: ", ".join(map(str, size_grid(len(c), sizes))) for p, c in pool_units.items()}
+                         }).rename_axis("pool")
+
+
+def units_per_session(units: pd.DataFrame, pool_units: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """Session × pool counts of the units each session contributes (LGd, VISp, higher visual, hippocampus; the
+    rest is "other")."""
+    named = ["LGd", "VISp", "higher visual", "hippocampus"]
+    pool = np.select([units["column"].isin(pool_units.get(p, [])) for p in named], named, "other")
+    return units.assign(pool=pool).groupby(["session_id", "pool"]).size().unstack(fill_value=0)
+
+
+def schedule_text(config) -> str:
+    """A training schedule in words: epochs, windows per epoch, batch size and learning rate."""
+    return (f"{config.max_epochs} epochs of {config.windows_per_epoch or 'all'} windows in batches of {config.batch_size} "
+            f"at learning rate {config.lr:g}")
+
+
+@dataclass(frozen=True)
+class PanSession:
+    """Chapter 05's encoders of the pan-session pseudo-mouse (every unit of ``units``, binned on one axis): the
+    recipe they train with and where they are saved. ``made_by``: the notebook that trains them."""
+
+    layout: Any
+    stimulus: str
+    units: pd.DataFrame
+    encoder_config: Any
+    train_config: Any
+    seed: int = 0
+    fractions: tuple = (0.7, 0.15, 0.15)
+    retrain: bool = False
+    made_by: str = MADE_BY
+
+    def binned_inputs(self) -> dict:
+        """The binned files of every contributing session (the inputs of the split and the encoders)."""
+        return {f"binned_{s}": self.layout.binned(s, self.stimulus) for s in sorted(self.units["session_id"].unique())}
+
+    def windows(self, binned, regime: str):
+        """Chapter 03's windows of ``regime`` on ``binned`` (augmented as the preset trains)."""
+        from neurrator.data.windows import regime_windows
+
+        return regime_windows(binned, regime, seed=self.seed, fractions=tuple(self.fractions),
+                              jitter=self.train_config.jitter, neuron_dropout=self.train_config.neuron_dropout)
+
+    def fit(self, regime: str, data, name: str = POPULATION, columns: np.ndarray | None = None):
+        """Chapter 03's trainer on the pseudo-mouse (or on its ``columns`` alone), saved under ``name``: a
+        finished run is read back."""
+        from neurrator.models.training import fit_and_save
+        from neurrator.vlm.targets import PatchTargetStore
+
+        store = PatchTargetStore(self.layout.targets)
+        layout, stimulus = self.layout, self.stimulus
+        return fit_and_save(data, store.open(stimulus), self.encoder_config, self.train_config,
+                            checkpoint_dir=layout.checkpoints(name, stimulus, regime), path=layout.decoder(name, stimulus, regime),
+                            name=f"{name} {regime}", retrain=self.retrain, made_by=self.made_by,
+                            params={"population": name, "stimulus": stimulus, "regime": regime,
+                                    "columns": None if columns is None else digest(np.asarray(columns))},
+                            inputs={**self.binned_inputs(), "targets": store.path(stimulus)})
+
+    def train_regimes(self, binned, regimes: Sequence[str]) -> tuple[dict, dict]:
+        """``(windows, decoders)`` per regime: each regime's split is saved (chapter 06 reads it back), then one
+        encoder per regime is trained (or read back)."""
+        from neurrator.data import splits
+
+        runs = {regime: self.windows(binned, regime) for regime in regimes}
+        for regime, data in runs.items():
+            splits.save_split(data.split, self.layout.split(POPULATION, self.stimulus, regime), made_by=self.made_by,
+                              params={"population": POPULATION}, inputs=self.binned_inputs())
+        return runs, {regime: self.fit(regime, data) for regime, data in runs.items()}
+
+    def sweep_inputs(self, decoder, windows, regime: str, *, backend, sbert_model, narrator: str, sbert: str,
+                     batch_size: int = 32) -> dict:
+        """What every sweep point of ``decoder`` (the ``regime`` encoder) shares: :func:`run_point`'s ``decoder``,
+        ``windows``, ``key``, ``seed`` and :func:`score_grids`' inputs."""
+        from neurrator.vlm import captions
+        from neurrator.vlm.targets import PatchTargetStore
+
+        store, layout = PatchTargetStore(self.layout.targets), self.layout
+        key = point_key(decoder_path=layout.decoder(POPULATION, self.stimulus, regime), windows=windows,
+                        captions_path=layout.captions(self.stimulus), targets_path=store.path(self.stimulus),
+                        narrator=narrator, sbert=sbert)
+        scoring = scoring_inputs(backend=backend, sbert_model=sbert_model, targets=store.open(self.stimulus),
+                                 references=captions.read_captions(layout.captions(self.stimulus)), batch_size=batch_size)
+        return dict(decoder=decoder, windows=windows, key=key, seed=self.seed, **scoring)
+
+
+@dataclass
+class SweepRun:
+    """A finished sweep: one row per (pool, size, draw, frame), how many points were computed now and read back,
+    the seconds it took and a line saying so."""
+
+    table: pd.DataFrame
+    computed: int
+    read_back: int
+    seconds: float
+    message: str
+
+
+def run_pool_sweep(pool_units: Mapping[str, np.ndarray], sizes: Sequence[int], draws: int, *, layout, name: str,
+                   scheduler: str | None = None, workers: int | None = None,
+                   narrator_factories: Mapping[str, Any] | None = None, made_by: str = MADE_BY, **inputs) -> SweepRun:
+    """Every point of :func:`sweep_points` over ``pool_units`` (``pool -> columns``), each saved at
+    ``layout.sweep_point(name, point)`` (:func:`run_sweep`, here or on the Dask ``scheduler``); ``inputs`` are
+    :meth:`PanSession.sweep_inputs`. The message counts the narrations and, for the demo narrator run here, the
+    sentence cache's hit rate on the points computed now."""
+    import time
+
+    from neurrator.scheduler import INPROCESS, client_for
+
+    seed = inputs["seed"]
+    points = sweep_points({p: len(c) for p, c in pool_units.items()}, sizes, draws)
+    writer = getattr(inputs.get("backend"), "writer", None)
+    decoded_before = writer.decoded if writer is not None else None
+    started = time.perf_counter()
+    tasks = [(point, draw_columns(point, pool_units[point.pool], seed), layout.sweep_point(name, point.name))
+             for point in points]
+    already_done = sum(is_done(path, point_params(point, columns, inputs["key"], seed), made_by)
+                       for point, columns, path in tasks)
+    with client_for(scheduler, workers=workers) as client:
+        table = pd.concat(run_sweep(tasks, client=client, narrator_factories=narrator_factories, **inputs),
+                          ignore_index=True)
+    seconds = time.perf_counter() - started
+    computed = len(points) - already_done
+    narrated_now = int(table["pool"].size * computed / max(len(points), 1))
+    message = f"{len(points)} points ({computed} computed now), {len(table):,} narrations"
+    if writer is not None and scheduler in INPROCESS and narrated_now:
+        decoded = writer.decoded - decoded_before
+        message += (f"; for the {narrated_now:,} narrated now the demo narrator decoded {decoded:,} new label sets: a "
+                    f"sentence-cache hit rate of {1 - decoded / narrated_now:.0%}")
+    return SweepRun(table, computed, already_done, seconds, message)
+
+
+def point_means(sweep: pd.DataFrame) -> pd.DataFrame:
+    """One row per (pool, size, draw): the mean scores over its frames and the median rank."""
+    return sweep.groupby(["pool", "size", "draw"], sort=False).agg(
+        matched=("matched", "mean"), random_caption=("random_caption", "mean"), shuffled=("shuffled", "mean"),
+        patch_cosine=("patch_cosine", "mean"), median_rank=("rank", "median")).reset_index()
+
+
+def growth_texts(by_point: pd.DataFrame, n_frames: int) -> dict[str, str]:
+    """Chapter 05's glued sentences on the curves: how matched SBERT of visual cortex rises with size, the
+    hippocampal gap above the floor and the hippocampal median rank (against chance, ``(n_frames + 1) / 2``)."""
+    def size_range(pool):
+        curve = by_point[by_point["pool"] == pool].groupby("size")["matched"].mean()
+        return f"{curve.iloc[0]:.2f} at {curve.index[0]} units to {curve.iloc[-1]:.2f} at {curve.index[-1]}"
+
+    hippo_gaps = (by_point["matched"] - by_point["random_caption"])[by_point["pool"] == "hippocampus"]
+    hippo_ranks = by_point[by_point["pool"] == "hippocampus"].groupby("size")["median_rank"].mean()
+    return {"rise_visual": size_range("visual cortex") if "visual cortex" in set(by_point["pool"]) else "n/a",
+            "hippo_gap_range": f"{hippo_gaps.min():+.2f} to {hippo_gaps.max():+.2f}" if len(hippo_gaps) else "n/a",
+            "hippo_ranks": f"{hippo_ranks.iloc[0]:.0f} at {hippo_ranks.index[0]} units and {hippo_ranks.iloc[-1]:.0f} at "
+                           f"{hippo_ranks.index[-1]} (chance {(n_frames + 1) / 2:.0f})" if len(hippo_ranks) else "n/a"}
+
+
+def gap_curves(sweep: pd.DataFrame, pools: Sequence[str], n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """:func:`gap_curve` of each of ``pools``, stacked with a ``pool`` column."""
+    return pd.concat([gap_curve(sweep[sweep["pool"] == p], n_boot, seed=seed).assign(pool=p) for p in pools])
+
+
+def describe_crossing(row: pd.Series) -> str:
+    """A row of :func:`floor_crossing` in words: where the pool crosses, between which sizes, with its interval."""
+    interval = f"95 % interval {row['crossing CI low']:.0f} to {row['crossing CI high']:.0f}"
+    if not row["crosses"]:
+        return "does not cross reliably in the range tested"
+    if row["from_start"]:
+        return f"at or below {int(row['above'])} (the smallest size; {interval})"
+    return f"≈ {row['crossing']:.0f} (between {int(row['below'])} and {int(row['above'])}; {interval})"
+
+
+def crossing_table(crossing: pd.DataFrame) -> pd.DataFrame:
+    """:func:`floor_crossing`'s table as the chapter shows it: rounded, with the crossing in words."""
+    return crossing.assign(**{"crossing (units)": crossing.apply(describe_crossing, axis=1)})[
+        ["units", "crosses", "below", "above", "crossing", "crossing CI low", "crossing CI high", "gap at largest",
+         "gap CI low", "block (frames)", "blocks (n_eff)", "crossing (units)"]].round(
+        {"crossing": 0, "crossing CI low": 0, "crossing CI high": 0, "gap at largest": 2, "gap CI low": 2})
+
+
+def common_size(pool_units: Mapping[str, np.ndarray], pools: Sequence[str],
+                sizes: Sequence[int] = DEFAULT_SIZES) -> tuple[list[str], int | None]:
+    """``(pools compared, size)``: the non-empty pools and the largest grid size all of them reach; a pool smaller
+    than every other pool's grid drops out (smallest first) until they share one."""
+    def shared(names):
+        grids = [set(size_grid(len(pool_units[p]), sizes)) for p in names]
+        return set.intersection(*grids) if grids else set()
+
+    compared = [p for p in pools if len(pool_units.get(p, []))]
+    while compared and not shared(compared):
+        compared.remove(min(compared, key=lambda p: len(pool_units[p])))
+    return compared, (max(shared(compared)) if compared else None)
+
+
+def pair_table(same: pd.DataFrame, shuffled: pd.DataFrame, compared: Sequence[str]) -> pd.DataFrame:
+    """One row per pair of pools: the mean similarity of their narrations on the same and on shuffled frames."""
+    pairs = pd.DataFrame([{"pool A": a, "pool B": b, "same frames": same.loc[a, b], "shuffled frames": shuffled.loc[a, b]}
+                          for i, a in enumerate(compared) for b in compared[i + 1:]],
+                         columns=["pool A", "pool B", "same frames", "shuffled frames"]).round(2)
+    pairs["above floor"] = (pairs["same frames"] - pairs["shuffled frames"]).round(2)
+    return pairs
+
+
+def pair_texts(pairs: pd.DataFrame) -> dict[str, str]:
+    """The smallest margin above the floor among pairs of visual pools, and the largest of pairs with the
+    hippocampus."""
+    visual = pairs[~pairs[["pool A", "pool B"]].isin(["hippocampus"]).any(axis=1)]
+    return {"visual_pair_min": f"{visual['above floor'].min():.2f}" if len(visual) else "n/a",
+            "hippo_pair_max": f"{pairs.loc[pairs.index.difference(visual.index), 'above floor'].max():.2f}"
+                              if len(pairs) > len(visual) else "n/a"}
+
+
+MASK_VS_RETRAINED = ["pool", "size", "model", "matched", "random caption", "patch cosine", "median rank"]
+
+
+def mask_vs_retrained(pan: PanSession, binned, pool: str, sizes: Sequence[int], *, regime: str,
+                      windows_per_frame: int | None, **inputs) -> tuple[pd.DataFrame, float]:
+    """For draw 0 of each of ``sizes`` in ``pool``: an encoder trained on those units alone (same frames, repeats,
+    schedule and z-scoring; :meth:`PanSession.fit`) against the masked query of the same units (the sweep's point,
+    read back), both scored on the held-out frames. ``inputs``: :meth:`PanSession.sweep_inputs` of the sweep.
+    Returns the table and the seconds the subset encoders trained."""
+    from neurrator.data.windows import sample_per_frame
+
+    layout, seed, rows, seconds = pan.layout, pan.seed, [], 0.0
+    columns_of_pool = pool_columns(pan.units, pool)
+    shared = {k: v for k, v in inputs.items() if k not in ("decoder", "windows", "key", "seed")}
+    for size in [s for s in sizes if s <= len(columns_of_pool)]:
+        point = SweepPoint(pool, size, 0)
+        columns = draw_columns(point, columns_of_pool, seed)
+        name = f"{POPULATION}_{pool.replace(' ', '_')}_{size}"
+        subset = pan.windows(binned.select_units(columns), regime)
+        retrained = pan.fit(regime, subset, name=name, columns=columns)
+        seconds += retrained.history_["seconds"].sum()
+        key = {**inputs["key"], "decoder": sha256_file(layout.decoder(name, pan.stimulus, regime))[:16]}
+        alone = run_point(point, np.arange(size), decoder=retrained, seed=seed, key=key,
+                          windows=sample_per_frame(subset.test, windows_per_frame),
+                          path=layout.sweep_point(f"retrained_{regime}", point.name), made_by=pan.made_by, **shared)
+        masked = run_point(point, columns, path=layout.sweep_point(f"scaling_{regime}", point.name), made_by=pan.made_by,
+                           **inputs)
+        for how, table in (("mask query of the pan-session model", masked), ("trained on the subset alone", alone)):
+            rows.append({"pool": pool, "size": size, "model": how, "matched": table["matched"].mean(),
+                         "random caption": table["random_caption"].mean(), "patch cosine": table["patch_cosine"].mean(),
+                         "median rank": table["rank"].median()})
+    return pd.DataFrame(rows, columns=MASK_VS_RETRAINED), seconds
+
+
+def retrain_verdict(comparison: pd.DataFrame, pool: str, n_units: int) -> str:
+    """Whether the subset encoders' patch cosine is higher or lower than the masked query's, in words."""
+    if not len(comparison):
+        return f"not measured ({pool} has {n_units} units, fewer than every size asked for)"
+    wide = comparison.pivot(index="size", columns="model", values="patch cosine")
+    better = wide["trained on the subset alone"] > wide["mask query of the pan-session model"]
+    return "higher" if better.all() else "lower" if not better.any() else "higher at some sizes and lower at others"
+
+
+def pool_ordering(by_point: pd.DataFrame, size: int | None, compared: Sequence[str]) -> pd.Series:
+    """The compared pools' mean gap (matched − random caption) at ``size`` units, largest first."""
+    at_size = by_point[by_point["size"] == size].groupby("pool")[["matched", "random_caption"]].mean()
+    if at_size.empty:
+        at_size = pd.DataFrame({"matched": [], "random_caption": []})
+    at_size["gap"] = at_size["matched"] - at_size["random_caption"]
+    return at_size["gap"].reindex(compared).sort_values(ascending=False)
+
+
+def planted_family(contrasts: pd.DataFrame) -> str:
+    """The line printed with :func:`planted_contrasts`' table: its test and its correction over the family."""
+    return inference.family_note("the planted-ordering contrasts", len(contrasts), "holm",
+                                 "two-sided sign-flip test on block means of the per-frame difference in gap")
+
+
+def planted_contrasts(sweep: pd.DataFrame, compared: Sequence[str], size: int | None, seed: int = 0) -> pd.DataFrame:
+    """The higher visual areas against V1 and against LGd at ``size`` units: the difference in the per-frame gap
+    above the floor, a two-sided sign-flip test on block means, Holm-corrected over the contrasts."""
+    def frame_gaps(pool):
+        part = sweep[(sweep["pool"] == pool) & (sweep["size"] == size)]
+        return (part["matched"] - part["random_caption"]).groupby(part["frame"]).mean()
+
+    rows = []
+    for other in ("VISp", "LGd"):
+        if {"higher visual", other} <= set(compared):
+            mine, theirs = frame_gaps("higher visual"), frame_gaps(other)
+            blocks = inference.frame_blocks(mine.index.to_numpy(), (mine - theirs).to_numpy())
+            test = inference.paired_block_test(mine, theirs, blocks, alternative="two-sided", seed=seed)
+            rows.append({"higher visual vs": other, "difference in gap": test["difference"],
+                         "block (frames)": blocks.length, "blocks (n_eff)": blocks.n, "p": test["p"]})
+    contrasts = pd.DataFrame(rows, columns=["higher visual vs", "difference in gap", "block (frames)", "blocks (n_eff)", "p"])
+    contrasts["q (Holm)"] = inference.correct(contrasts["p"].to_numpy(), "holm")
+    return contrasts
+
+
+def planted_texts(ordering: pd.Series, contrasts: pd.DataFrame, crossing: pd.DataFrame,
+                  pool_units: Mapping[str, np.ndarray]) -> dict[str, str]:
+    """Chapter 05's glued verdicts against the planted codes and the paper: the pools' ordering, whether the
+    higher visual areas decode more than V1 and LGd, how early the visual pools cross, which single region is the
+    most efficient, whether the all-units pool lags visual cortex, and whether the hippocampus crosses."""
+    tested = "; ".join(f"vs {r['higher visual vs']} {r['difference in gap']:+.2f}, q {inference.format_p(r['q (Holm)'])} "
+                       f"over {r['blocks (n_eff)']} blocks" for _, r in contrasts.iterrows())
+    as_planted = len(contrasts) == 2 and bool(((contrasts["difference in gap"] > 0) & (contrasts["q (Holm)"] < 0.05)).all())
+    if len(contrasts) < 2:
+        planted = "the planted ordering (higher visual areas above V1 and LGd) is not tested: those pools are not all in this run"
+    elif as_planted:
+        planted = f"as the planted codes predict, the higher visual areas decode more than V1 and LGd at the same size ({tested})"
+    else:
+        planted = (f"the higher visual areas do not decode clearly more than both V1 and LGd at the same size, "
+                   f"against the planted prediction ({tested})")
+    visual_crossings = crossing.drop(index=[p for p in ("hippocampus",) if p in crossing.index])
+    low_crossers = visual_crossings[visual_crossings["crosses"] & (visual_crossings["crossing"] <= 10)]
+    regions = [p for p in SINGLE_REGIONS if p in ordering.index]
+    best_visual = ordering[regions].idxmax() if regions else None
+    if len(low_crossers):
+        timing = (f"{len(low_crossers)} of {len(visual_crossings)} visual pools (with all units) cross at 10 units or fewer, "
+                  "earlier than the paper's tens to hundreds: each simulated unit is driven by its planted code with only "
+                  "modest trial-to-trial gain noise, where many real units respond weakly or unreliably to natural movies.")
+    else:
+        timing = "no visual pool crosses at 10 units or fewer; as in the paper, tens of units or more are needed."
+    if best_visual in ("VISp", None):
+        efficiency = "V1 is the most efficient region here too, as in the paper." if best_visual else ""
+    elif best_visual == "higher visual":
+        efficiency = ("V1 is not the most efficient region here (the higher visual areas are): their planted readouts of "
+                      "mid-level deep features are closer to the target grid than V1's edge energy.")
+    else:
+        efficiency = f"V1 is not the most efficient region here ({best_visual} is)."
+    if {"all", "visual cortex"} <= set(crossing.index) and crossing.loc[["all", "visual cortex"], "crosses"].all():
+        everything, visual = crossing.loc["all", "crossing"], crossing.loc["visual cortex", "crossing"]
+        visual_share = len(set(pool_units["visual cortex"]) | set(pool_units.get("LGd", []))) / len(pool_units["all"])
+        lag = (f"The paper found the all-neurons pool lagging the visual pools; here it crosses "
+               f"{'later than' if everything > visual else 'no later than'} visual cortex ({everything:.1f} vs {visual:.1f} "
+               f"units); {visual_share:.0%} of its units are in visual cortex or LGd, so a random draw from it is mostly "
+               "a draw of visual units.")
+    else:
+        lag = "The all-neurons pool and visual cortex do not both cross in this run, so the paper's lag is not tested."
+    hippo_crosses = bool(crossing.loc["hippocampus", "crosses"]) if "hippocampus" in crossing.index else None
+    return {"ordering": " > ".join(f"{p} ({g:+.2f})" for p, g in ordering.items()),
+            "planted_verdict": planted,
+            "paper_comparison": f"{timing} {efficiency} {lag}".strip(),
+            "hippo_verdict": "does not cross the floor, as planted" if hippo_crosses is False else
+                             "crosses the floor, against the planted truth" if hippo_crosses else
+                             "is not among the pools of this run"}
+
+
+def headline(crossing_table: pd.DataFrame, contrasts: pd.DataFrame, pairs: pd.DataFrame,
+             comparison: pd.DataFrame) -> dict:
+    """Chapter 05's headline record (:func:`~neurrator.evaluation.results.record`): the floor crossings, the
+    planted contrasts, the pairwise similarities and the mask-versus-retrained comparison."""
+    from neurrator.evaluation import results
+
+    return {
+        "floor crossing": results.table_record(crossing_table.drop(columns=["crossing (units)", "block (frames)",
+                                                                            "blocks (n_eff)"]), {
+            "units": results.EXACT, "crosses": results.EXACT, "below": results.CROSSING, "above": results.CROSSING,
+            **dict.fromkeys(["crossing", "crossing CI low", "crossing CI high"], results.CROSSING),
+            "gap at largest": results.SBERT_MEAN, "gap CI low": results.SBERT_MEAN}),
+        "planted contrasts": results.table_record(contrasts.drop(columns=["block (frames)", "blocks (n_eff)"]).set_index(
+            "higher visual vs"), {"difference in gap": results.SBERT_MEAN, "p": results.P_VALUE,
+                                  "q (Holm)": results.P_VALUE}),
+        "pairwise": results.table_record(pairs.set_index(["pool A", "pool B"]), dict.fromkeys(
+            ["same frames", "shuffled frames", "above floor"], results.SBERT_MEAN)),
+        "mask vs retrained": results.table_record(comparison.round(2).set_index(["size", "model"]), {
+            "pool": results.EXACT, "matched": results.SBERT_MEAN, "random caption": results.SBERT_MEAN,
+            "patch cosine": results.COSINE, "median rank": results.RANK})}

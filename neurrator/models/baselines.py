@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -329,3 +330,41 @@ class CebraKNN(_KNNBaseline):
 
     def params(self):
         return {"output dimension": self.output_dimension, "iterations": self.max_iterations, "k": self.k}
+
+
+@dataclass(frozen=True)
+class BaselineRecipe:
+    """Chapter 08's settings of the fitted baselines: Ridge's penalties, PCA's components, the KNN decoders' ``k``,
+    CEBRA's embedding dimensions (the largest for the narrated comparison, each for frame identification),
+    iterations and batch size, the seed and CEBRA's device."""
+
+    ridge_alphas: tuple = tuple(np.logspace(0, 5, 6))
+    pca_components: int = 64
+    knn_k: int = 10
+    cebra_dimensions: tuple = (8, 32)
+    cebra_iterations: int = 300
+    cebra_batch_size: int = 256
+    seed: int = 0
+    device: str = "cpu"
+
+    @classmethod
+    def from_preset(cls, cebra: dict, **settings: Any) -> "BaselineRecipe":
+        """A recipe from a profile's CEBRA preset (``dimensions``, ``iterations``, ``batch_size``) and the rest."""
+        return cls(cebra_dimensions=tuple(cebra["dimensions"]), cebra_iterations=int(cebra["iterations"]),
+                   cebra_batch_size=int(cebra["batch_size"]), **settings)
+
+    def ridge(self) -> RidgePatches:
+        return RidgePatches(alphas=list(self.ridge_alphas), seed=self.seed)
+
+    def pca_knn(self) -> PCAKNN:
+        return PCAKNN(n_components=self.pca_components, k=self.knn_k, seed=self.seed)
+
+    def cebra_knn(self, dimension: int | None = None) -> CebraKNN:
+        """CEBRA + KNN with ``dimension`` output dimensions (default: the largest of the recipe's)."""
+        return CebraKNN(output_dimension=dimension or max(self.cebra_dimensions), max_iterations=self.cebra_iterations,
+                        batch_size=self.cebra_batch_size, k=self.knn_k, seed=self.seed, device=self.device)
+
+    def frame_id_models(self) -> dict[str, Baseline]:
+        """Table A3's estimators, unfitted: Ridge, PCA + KNN and CEBRA + KNN at each dimension."""
+        return {"Ridge": self.ridge(), "PCA + KNN": self.pca_knn(),
+                **{f"CEBRA-{d} + KNN": self.cebra_knn(d) for d in self.cebra_dimensions}}

@@ -19,9 +19,6 @@ import numpy as np
 from neurrator.artifacts import ArtifactError, check_artifact, write_artifact
 from neurrator.rowfiles import NpzWriter, RowFile
 
-MADE_BY = "03_train"
-
-
 @dataclass(frozen=True)
 class Predictions:
     """What :func:`read_predictions` returns: ``outputs.rows(i)`` is the output for ``frame_ids[i]``."""
@@ -35,9 +32,9 @@ class Predictions:
 
 
 def write_predictions(path: str | os.PathLike, frame_ids: np.ndarray, outputs: np.ndarray | Iterable[np.ndarray], *,
-                      out_shape: tuple[int, ...] | None = None, classes: np.ndarray | None = None,
+                      made_by: str, out_shape: tuple[int, ...] | None = None, classes: np.ndarray | None = None,
                       params: Mapping[str, Any] | None = None, inputs: Mapping[str, str | os.PathLike] | None = None) -> Path:
-    """Per-frame outputs written atomically with a sidecar.
+    """Per-frame outputs written atomically with a sidecar naming ``made_by`` (the notebook that predicts them).
 
     ``outputs`` is an array ``(frames, ...)`` or an iterable of blocks of consecutive frames (what
     :meth:`SpikeDecoder.predict_by_frame` yields; then ``out_shape`` gives each frame's output shape).
@@ -61,18 +58,29 @@ def write_predictions(path: str | os.PathLike, frame_ids: np.ndarray, outputs: n
                 archive.add("classes", np.asarray(classes, np.int64))
             archive.add_rows("outputs", (len(frame_ids), *out_shape), dtype, blocks)
 
-    return write_artifact(path, write, made_by=MADE_BY, params=params, inputs=inputs)
+    return write_artifact(path, write, made_by=made_by, params=params, inputs=inputs)
 
 
-def read_predictions(path: str | os.PathLike, params: Mapping[str, Any] | None = None) -> Predictions:
-    """The :class:`Predictions` of :func:`write_predictions`; a missing or partial file names notebook 03_train."""
-    check_artifact(path, made_by=MADE_BY, params=params)
+def read_predictions(path: str | os.PathLike, *, made_by: str, params: Mapping[str, Any] | None = None) -> Predictions:
+    """The :class:`Predictions` of :func:`write_predictions`; a missing or partial file names ``made_by``."""
+    check_artifact(path, made_by=made_by, params=params)
     with np.load(path, allow_pickle=False) as data:
         if "outputs" not in data.files or "frame_ids" not in data.files:
-            raise ArtifactError(f"{path} holds {data.files}, not frame_ids and outputs: run notebook {MADE_BY} to remake it")
+            raise ArtifactError(f"{path} holds {data.files}, not frame_ids and outputs: run notebook {made_by} to remake it")
         frame_ids = data["frame_ids"]
         classes = data["classes"] if "classes" in data.files else None
     outputs = RowFile.npz(path, "outputs")
     if len(outputs) != len(frame_ids):
-        raise ArtifactError(f"{path}: {len(outputs)} outputs for {len(frame_ids)} frame ids: run notebook {MADE_BY} to remake it")
+        raise ArtifactError(f"{path}: {len(outputs)} outputs for {len(frame_ids)} frame ids: run notebook {made_by} to remake it")
     return Predictions(frame_ids, outputs, classes)
+
+
+def predict_to_file(decoder, windows, path: str | os.PathLike, *, made_by: str, params: Mapping[str, Any] | None = None,
+                    inputs: Mapping[str, str | os.PathLike] | None = None) -> Predictions:
+    """Stream ``decoder``'s output for each frame of ``windows`` (averaged over the frame's windows, a block of
+    frames at a time: :meth:`SpikeDecoder.predict_by_frame`) to ``path``, and open it for reading. A classifier's
+    classes are saved with its logits."""
+    frame_ids, blocks = decoder.predict_by_frame(windows)
+    write_predictions(path, frame_ids, blocks, made_by=made_by, out_shape=decoder.out_shape_, classes=decoder.classes_,
+                      params=params, inputs=inputs)
+    return read_predictions(path, made_by=made_by)

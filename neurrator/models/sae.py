@@ -59,27 +59,6 @@ class SAEConfig:
             raise ValueError(f"invalid SAE optimisation settings: {self}")
 
 
-#: each profile's dictionary: the demo's trains in about a minute on a CPU; the paper's (LLaVA's 1024-d CLIP
-#: tokens) is sized for a GPU runner
-SAE_PRESETS = {
-    "demo": SAEConfig(n_features=2048, k=32, aux_k=256, dead_after=50_000, lr=4e-4, batch_size=1024, epochs=4),
-    "paper": SAEConfig(n_features=8192, k=32, aux_k=512, dead_after=1_000_000, lr=2e-4, batch_size=4096, epochs=10),
-}
-
-
-def sae_preset(profile: str, **overrides: Any) -> SAEConfig:
-    """The profile's :class:`SAEConfig` with ``overrides`` (an unknown name is an error)."""
-    from dataclasses import replace
-
-    from neurrator.config import check_profile
-
-    config = SAE_PRESETS[check_profile(profile)]
-    unknown = set(overrides) - set(asdict(config))
-    if unknown:
-        raise ValueError(f"unknown SAE option(s) {sorted(unknown)}; choose from {sorted(asdict(config))}")
-    return replace(config, **overrides)
-
-
 class TopKSAE(nn.Module):
     """The network: encoder, TopK, unit-norm decoder atoms, shared pre-encoder/decoder bias."""
 
@@ -275,10 +254,19 @@ class SparseAutoencoder:
 
 
 def fit_or_load(tokens: np.ndarray, path: str | os.PathLike, config: SAEConfig, *, seed: int = 0, device: str = "cpu",
-                retrain: bool = False, params: Mapping[str, Any] | None = None,
-                progress: bool = True) -> tuple[SparseAutoencoder, bool]:
+                retrain: bool = False, params: Mapping[str, Any] | None = None, progress: bool = True,
+                given: str | os.PathLike | None = None) -> tuple[SparseAutoencoder, bool]:
     """``(sae, trained)``: the SAE at ``path`` when it was fitted with this config and seed on exactly these
-    ``tokens`` (their content hash) and ``params``, else one fitted now and saved there."""
+    ``tokens`` (their content hash) and ``params``, else one fitted now and saved there.
+
+    ``given``: an SAE saved elsewhere (e.g. on a GPU runner) on the same target space, used as it is instead (its
+    own config; it must read tokens of this dimension)."""
+    if given:
+        sae = SparseAutoencoder.load(given, device=device)
+        if sae.model_.d_input != np.shape(tokens)[1]:
+            raise ValueError(f"the SAE at {given} reads {sae.model_.d_input}-d tokens; these targets are "
+                             f"{np.shape(tokens)[1]}-d: pass an SAE trained on this target space")
+        return sae, False
     key = {"tokens": array_digest(np.asarray(tokens)), "n_tokens": int(len(tokens)), **dict(params or {})}
     if not retrain:
         try:

@@ -2,27 +2,17 @@
 
 :class:`SpikeDecoder` trains one of three objectives (:mod:`neurrator.models.objectives`: ``"patches"``,
 ``"infonce"``, ``"classifier"``, each with its output, loss and validation score) on the shared front end
-(:mod:`neurrator.models.encoder`); the loop below is the same for all three.
-
-Training follows the paper: AdamW (lr 3e-4, wd 1e-3), a cosine schedule over all steps, gradient
-clipping at 1.0, batch 64, at most 60 epochs, early stopping (patience 12) on the validation score
-(mean patch cosine for ``patches``), +-2-bin jitter and 10 % neuron dropout from :class:`SpikeWindows`.
-Targets stream from the patch-target store, a batch of rows at a time. Every random draw is seeded
-from ``(seed, epoch)``, so a run that resumes from its checkpoint ends with the same weights as one
-that was never interrupted (tested). Mixed precision is used on GPU only.
+(:mod:`neurrator.models.encoder`), configured by :mod:`neurrator.models.configs`; ``fit`` hands the built
+network to the training loop, :class:`~neurrator.models.solver.Solver` (the paper's optimisation, early
+stopping and checkpoint resume), the same for all three. Here too: :class:`ArrayTargets` (in-memory target
+grids), :func:`fit_and_save` and :func:`training_summary`.
 """
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import io
-import math
 import os
-import time
-import warnings
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -31,105 +21,17 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from neurrator.artifacts import ArtifactError, atomic_path, check_artifact, write_artifact
-from neurrator.config import check_profile
+from neurrator.artifacts import check_artifact, write_artifact
+from neurrator.models.configs import EncoderConfig, TrainConfig
 from neurrator.models.objectives import Outputs, TargetRows, objective as make_objective
+from neurrator.models.solver import Solver, _fingerprint, _targets_hash, _Threads, autocast
 from neurrator.runtime import compute_device
 from neurrator.data.windows import SpikeWindows
 from neurrator.rowfiles import chunk_rows
 
-MADE_BY = "03_train"
-
-
-@dataclass(frozen=True)
-class EncoderConfig:
-    """Architecture widths (the defaults are the paper's)."""
-
-    d_model: int = 384
-    conv_channels: int = 128
-    heads: int = 8
-    temporal_layers: int = 2
-    patch_layers: int = 2
-    dropout: float = 0.2
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation (the defaults are the paper's).
-
-    ``windows_per_epoch``: a seeded sample of the training windows per epoch (None: all of them);
-    ``val_windows``: a fixed seeded subset of the validation windows (None: all of them);
-    ``threads``: CPU threads used while training (fixed, so results do not depend on the machine's cores);
-    ``min_delta``: early stopping counts an epoch as progress only when the validation score beats the last
-    counted score by more than this (0: any gain, the paper's rule); the weights kept are always the best epoch's.
-    """
-
-    lr: float = 3e-4
-    weight_decay: float = 1e-3
-    batch_size: int = 64
-    max_epochs: int = 60
-    patience: int = 12
-    min_delta: float = 0.0
-    grad_clip: float = 1.0
-    jitter: int = 2
-    neuron_dropout: float = 0.1
-    windows_per_epoch: int | None = None
-    val_windows: int | None = None
-    temperature: float = 0.07
-    seed: int = 0
-    amp: bool = True
-    device: str = "auto"
-    threads: int | None = 2
-
-
-#: ``paper``: the paper's encoder and schedule. ``demo``: the same architecture, narrower (d_model 128, 64 conv
-#: channels), batch 16 at lr 2e-3, a cosine schedule over 15 epochs of 1024 sampled windows (960 steps), early
-#: stopping after 3 epochs that gain less than 0.003 validation cosine. Chosen on a learning curve
-#: (``benchmarks/learning_curve.py`` on chapter 03's session, results/learning_curve.json) as the cheapest recipe
-#: (windows seen) whose best validation cosine on the sparse-random split lies within 0.03 of its plateau: 0.77
-#: against 0.80 (1,280 steps at batch 64 and lr 1e-3, 5.7x the time), held-out patch cosine 0.72 against 0.75;
-#: the previous preset (6 x 1024 windows at batch 64) reached 0.50 and 0.49. How long the rate stays high
-#: matters more than the windows seen: at the same 20,480 windows, batch 16 (1,280 steps) reaches 0.80, batch 32
-#: 0.75, batch 64 0.66. The contiguous-middle model stops 0.07 below its plateau (0.78 vs 0.85) with the same
-#: held-out cosine (0.37); chapter 05's pan-session encoder 0.02 below (0.72 vs 0.74, which a longer run then
-#: loses to overfitting).
-PRESETS: dict[str, tuple[EncoderConfig, TrainConfig]] = {
-    "paper": (EncoderConfig(), TrainConfig()),
-    "demo": (EncoderConfig(d_model=128, conv_channels=64),
-             TrainConfig(lr=2e-3, batch_size=16, max_epochs=15, patience=3, min_delta=0.003, windows_per_epoch=1024,
-                         val_windows=256)),
-}
-
-
-#: overrides of the preset for an encoder of every session's units (05_scaling's pan-session pseudo-mouse).
-#: Its input layer grows with the units (1699 demo units, ~8x a single session's). The learning curve
-#: (``benchmarks/learning_curve.py``, split "pan_session sparse_random") measures the demo preset against a run
-#: of twice its length on this pseudo-mouse; ``demo`` overrides nothing. ``paper`` keeps the paper's schedule.
-PAN_SESSION_OPTIONS: dict[str, dict[str, Any]] = {
-    "paper": {},
-    "demo": {},
-}
-
-
-#: overrides of the preset for chapter 08's MLP-Patches baseline. Its output layer (hidden 768 x 49 x 1280 on demo,
-#: 48 M weights) makes each AdamW step cost about as much as a batch-64 forward and backward pass, whatever the
-#: batch; so on ``demo`` it sees the preset's windows (epochs x windows per epoch) in batches of 64, a quarter of
-#: the encoder's steps. ``paper`` trains it exactly as the encoder.
-MLP_OPTIONS: dict[str, dict[str, Any]] = {
-    "paper": {},
-    "demo": {"batch_size": 64},
-}
-
-
-def preset(profile: str, **overrides: Any) -> tuple[EncoderConfig, TrainConfig]:
-    """The profile's configs with ``overrides`` applied to whichever config has that field."""
-    encoder, train = PRESETS[check_profile(profile)]
-    fields_e, fields_t = set(asdict(encoder)), set(asdict(train))
-    unknown = set(overrides) - fields_e - fields_t
-    if unknown:
-        raise ValueError(f"unknown training option(s) {sorted(unknown)}; choose from {sorted(fields_e | fields_t)}")
-    return (replace(encoder, **{k: v for k, v in overrides.items() if k in fields_e}),
-            replace(train, **{k: v for k, v in overrides.items() if k in fields_t}))
+# EncoderConfig and TrainConfig live in neurrator.models.configs and are re-exported on purpose: notebooks and
+# tests import them with the estimator
+__all__ = ["ArrayTargets", "EncoderConfig", "SpikeDecoder", "TrainConfig", "fit_and_save", "training_summary"]
 
 
 class ArrayTargets:
@@ -142,74 +44,6 @@ class ArrayTargets:
 
     def rows(self, frame_indices: Sequence[int] | np.ndarray) -> np.ndarray:
         return np.asarray(self.array[np.asarray(frame_indices, dtype=np.int64)], dtype=np.float32)
-
-
-def _fingerprint(*arrays: np.ndarray) -> str:
-    digest = hashlib.sha256()
-    for array in arrays:
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()[:16]
-
-
-def _targets_hash(targets: TargetRows, chunk: int = 64) -> str:
-    """The grids' content hash (the store's recorded SHA-256), else a hash of every row, read in chunks."""
-    if getattr(targets, "content_hash", None):
-        return targets.content_hash
-    digest = hashlib.sha256()
-    for start in range(0, targets.shape[0], chunk):
-        digest.update(np.ascontiguousarray(targets.rows(np.arange(start, min(start + chunk, targets.shape[0])))).tobytes())
-    return digest.hexdigest()[:16]
-
-
-def _readable_checkpoint(checkpoint: Path, device) -> dict | None:
-    """A training checkpoint to resume from, or None where it cannot be read (truncated or corrupt: it only saves
-    time, so it is moved aside, kept for inspection, and training starts over, saying so)."""
-    try:
-        return torch.load(checkpoint, map_location=device, weights_only=True)
-    except Exception as err:   # torch raises RuntimeError, EOFError, pickle errors ... for a broken file
-        aside = checkpoint.with_name(checkpoint.name + ".unreadable")
-        os.replace(checkpoint, aside)
-        warnings.warn(f"training checkpoint {checkpoint} is unreadable ({type(err).__name__}: {str(err)[:120]}); "
-                      f"moved to {aside.name}, training starts over", stacklevel=3)
-        return None
-
-
-class _Threads:
-    """Fix torch's CPU thread count inside a block (restored after)."""
-
-    def __init__(self, n: int | None):
-        self.n, self.previous = n, None
-
-    def __enter__(self):
-        if self.n:
-            self.previous = torch.get_num_threads()
-            torch.set_num_threads(self.n)
-
-    def __exit__(self, *exc):
-        if self.previous:
-            torch.set_num_threads(self.previous)
-
-
-def _prefetched(windows: SpikeWindows, order: np.ndarray, batch_size: int, targets: TargetRows | None,
-                background: bool):
-    """Yield ``(windows, frame ids, target grids or None)`` batch by batch. With ``background`` (on a GPU)
-    the next batch is read in a thread while the current one trains; on a CPU that thread would only
-    compete with the model for the same cores. The batches are the same either way."""
-    def load(start: int):
-        x, frames = windows.batch(order[start:start + batch_size])
-        return x, frames, None if targets is None else torch.from_numpy(targets.rows(frames))
-
-    starts = range(0, len(order), batch_size)
-    if not background:
-        yield from map(load, starts)
-        return
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(load, starts[0]) if len(starts) else None
-        for i in range(len(starts)):
-            batch = pending.result()
-            if i + 1 < len(starts):
-                pending = pool.submit(load, starts[i + 1])
-            yield batch
 
 
 class SpikeDecoder:
@@ -251,12 +85,6 @@ class SpikeDecoder:
     def _device(self) -> torch.device:
         return torch.device(compute_device(self.train.device))
 
-    def _autocast(self, device: torch.device):
-        if device.type == "cuda" and self.train.amp:
-            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-            return torch.autocast("cuda", dtype=dtype)
-        return torch.autocast(device.type, enabled=False)
-
     # ------------------------------------------------------------------ fitting
     def fit(self, train: SpikeWindows, val: SpikeWindows, targets: TargetRows, resume: bool = True,
             name: str = "train") -> "SpikeDecoder":
@@ -277,7 +105,12 @@ class SpikeDecoder:
         # the per-epoch dropout seeds go to a forked RNG: the caller's torch RNG is left as it was
         with _Threads(cfg.threads if device.type == "cpu" else None), \
                 torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            self._fit(train, val, targets, device, resume, name)
+            model = self._build(train.counts.shape[1]).to(device)
+            solver = Solver(self._objective, self.outputs_, cfg, progress=self.progress)
+            self.model_, history = solver.fit(
+                model, train, val, targets, device, signature=self._signature(train, val, targets),
+                checkpoint=self.checkpoint_dir / "last.pt" if self.checkpoint_dir else None, resume=resume, name=name)
+        self.history_ = pd.DataFrame(history)
         return self
 
     def _signature(self, train: SpikeWindows, val: SpikeWindows, targets: TargetRows) -> dict:
@@ -285,124 +118,6 @@ class SpikeDecoder:
                 "n_neurons": int(train.counts.shape[1]), "targets_shape": list(targets.shape),
                 "targets": _targets_hash(targets),
                 "data": _fingerprint(train.counts, train.centres, val.centres, train.frames, train.mean, train.std)}
-
-    def _fit(self, train, val, targets, device, resume, name):
-        cfg = self.train
-        model = self._build(train.counts.shape[1]).to(device)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        n_epoch = min(len(train), cfg.windows_per_epoch or len(train))
-        steps = math.ceil(n_epoch / cfg.batch_size)
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps * cfg.max_epochs)
-        scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.amp and not torch.cuda.is_bf16_supported())
-        val_index = np.arange(len(val))
-        if cfg.val_windows and cfg.val_windows < len(val):
-            val_index = np.sort(np.random.default_rng([cfg.seed, 10**6]).choice(len(val), cfg.val_windows, replace=False))
-        candidates = None if self.outputs_.candidates is None else torch.from_numpy(self.outputs_.candidates).to(device)
-
-        state = {"epoch": 0, "best_score": -math.inf, "best_state": None, "bad_epochs": 0, "history": [], "finished": False,
-                 "progress_score": -math.inf}
-        signature = self._signature(train, val, targets)
-        checkpoint = self.checkpoint_dir / "last.pt" if self.checkpoint_dir else None
-        saved = _readable_checkpoint(checkpoint, device) if resume and checkpoint and checkpoint.is_file() else None
-        if saved is not None:
-            if saved["signature"] != signature:
-                raise ArtifactError(f"checkpoint {checkpoint} was made with other data or settings; "
-                                    "delete it or call fit(..., resume=False) to start over")
-            model.load_state_dict(saved["model"])
-            optimizer.load_state_dict(saved["optimizer"])
-            scheduler.load_state_dict(saved["scheduler"])
-            scaler.load_state_dict(saved["scaler"])
-            state = saved["state"]
-            state.setdefault("progress_score", state["best_score"])
-
-        bar = tqdm(total=cfg.max_epochs, initial=state["epoch"], desc=name, unit="epoch", disable=not self.progress)
-        if state["history"]:                                        # resumed: show where it stands
-            bar.set_postfix(loss=f"{state['history'][-1]['train_loss']:.3f}", val=f"{state['best_score']:.3f}")
-        while not state["finished"]:
-            epoch = state["epoch"]
-            started = time.perf_counter()
-            torch.manual_seed(cfg.seed * 100_003 + epoch)          # dropout draws of this epoch
-            train.set_epoch(epoch)
-            order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train))[:n_epoch]
-            model.train()
-            total, seen = 0.0, 0
-            for x, frames, truth in _prefetched(train, order, cfg.batch_size,
-                                                  targets if self._objective.streams_targets else None,
-                                                  background=device.type == "cuda"):
-                x = x.to(device, non_blocking=True)
-                with self._autocast(device):
-                    loss = self._loss(model(x), frames, truth, device, candidates)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                scheduler.step()
-                total += loss.item() * len(frames)
-                seen += len(frames)
-            val_loss, val_score = self._evaluate(model, val, val_index, targets, device, candidates)
-            improved = val_score > state["best_score"]
-            if improved:
-                state["best_score"] = val_score
-                state["best_state"] = copy.deepcopy(model.state_dict())
-            if val_score > state["progress_score"] + cfg.min_delta:   # progress, as early stopping counts it
-                state["progress_score"] = val_score
-                state["bad_epochs"] = 0
-            else:
-                state["bad_epochs"] += 1
-            state["history"].append({"epoch": epoch + 1, "train_loss": total / seen, "val_loss": val_loss,
-                                     "val_score": val_score, "lr": scheduler.get_last_lr()[0],
-                                     "best": improved, "seconds": time.perf_counter() - started})
-            state["epoch"] = epoch + 1
-            state["finished"] = state["epoch"] >= cfg.max_epochs or state["bad_epochs"] >= cfg.patience
-            if checkpoint:
-                with atomic_path(checkpoint) as tmp:
-                    torch.save({"signature": signature, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "state": state}, tmp)
-            bar.update(1)
-            bar.set_postfix(loss=f"{total / seen:.3f}", val=f"{val_score:.3f}")
-        if state["finished"] and bar.n < cfg.max_epochs:
-            best = max(state["history"], key=lambda row: row["val_score"])["epoch"]
-            bar.set_description(f"{name}: early stop, best epoch {best}")
-        bar.close()
-        model.load_state_dict(state["best_state"])
-        self.model_ = model.eval()
-        self.history_ = pd.DataFrame(state["history"])
-
-    def _labels(self, frames, device) -> torch.Tensor | None:
-        return None if self.outputs_.classes is None else self.outputs_.labels(frames, device)
-
-    def _loss(self, out, frames, truth, device, candidates) -> torch.Tensor:
-        truth = None if truth is None else truth.to(device, non_blocking=True)
-        return self._objective.loss(out, truth, self._labels(frames, device), candidates, self.train.temperature)
-
-    @torch.no_grad()
-    def _evaluate(self, model, val, index, targets, device, candidates) -> tuple[float, float]:
-        """Validation loss and score: mean patch cosine / embedding cosine / accuracy (higher is better).
-
-        The retrieval objectives are validated on windows of training frames only (seen in other repeats)."""
-        model.eval()
-        losses, scores, n = 0.0, 0.0, 0
-        for start in range(0, len(index), 256):
-            x, frames = val.batch(index[start:start + 256])
-            if self.outputs_.classes is not None:
-                known = self.outputs_.known(frames)
-                x, frames = x[torch.from_numpy(known)], frames[known]
-                if not len(frames):
-                    continue
-            with self._autocast(device):
-                out = model(x.to(device)).float()
-            truth = torch.from_numpy(targets.rows(frames)).to(device) if self._objective.streams_targets else None
-            labels = self._labels(frames, device)
-            loss = self._objective.loss(out, truth, labels, candidates, self.train.temperature)
-            score = self._objective.score(out, truth, labels, candidates)
-            losses += float(loss) * len(frames)
-            scores += float(score) * len(frames)
-            n += len(frames)
-        if not n:
-            raise ValueError("no validation window shows a training frame: the retrieval variant cannot be validated")
-        return losses / n, scores / n
 
     # ------------------------------------------------------------------ using
     def _check_fitted(self) -> None:
@@ -428,7 +143,7 @@ class SpikeDecoder:
 
     def _forward(self, windows: SpikeWindows, index: np.ndarray, device, mask) -> torch.Tensor:
         x, _ = windows.batch(index)
-        with self._autocast(device):
+        with autocast(device, self.train.amp):
             return self.model_(x.to(device), mask).float().cpu()
 
     @torch.no_grad()
@@ -488,9 +203,10 @@ class SpikeDecoder:
         return frame_ids, blocks()
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path: str | os.PathLike, *, params: Mapping[str, Any] | None = None,
+    def save(self, path: str | os.PathLike, *, made_by: str, params: Mapping[str, Any] | None = None,
              inputs: Mapping[str, str | os.PathLike] | None = None) -> Path:
-        """One ``.pt`` file (weights, configs, z-score statistics, history) written atomically with a sidecar."""
+        """One ``.pt`` file (weights, configs, z-score statistics, history) written atomically with a sidecar
+        naming ``made_by``, the notebook that trains it."""
         self._check_fitted()
         body = {"objective": self.objective, "encoder": asdict(self.encoder), "train": asdict(self.train),
                 "n_neurons": self.model_.n_neurons, "out_shape": list(self.out_shape_),
@@ -504,13 +220,15 @@ class SpikeDecoder:
             torch.save(body, buffer)
             Path(tmp).write_bytes(buffer.getvalue())
 
-        return write_artifact(path, write, made_by=MADE_BY,
+        return write_artifact(path, write, made_by=made_by,
                               params={"objective": self.objective, **dict(params or {})}, inputs=inputs)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str = "auto", params: Mapping[str, Any] | None = None) -> "SpikeDecoder":
-        """A fitted decoder from :meth:`save` (the sidecar must exist; a missing file names notebook 03_train)."""
-        check_artifact(path, made_by=MADE_BY, params=params)
+    def load(cls, path: str | os.PathLike, *, made_by: str, device: str = "auto",
+             params: Mapping[str, Any] | None = None) -> "SpikeDecoder":
+        """A fitted decoder from :meth:`save` (the sidecar must exist; a missing or stale file names ``made_by``,
+        the notebook that trains it)."""
+        check_artifact(path, made_by=made_by, params=params)
         body = torch.load(path, map_location="cpu", weights_only=True)
         decoder = cls(body["objective"], EncoderConfig(**body["encoder"]), TrainConfig(**body["train"]), progress=False)
         decoder.zscore_ = tuple(t.numpy() for t in body["zscore"])
@@ -524,20 +242,21 @@ class SpikeDecoder:
 
 
 def fit_and_save(data, targets: TargetRows, encoder: EncoderConfig, train: TrainConfig, *, checkpoint_dir: str | os.PathLike,
-                 path: str | os.PathLike, name: str, params: Mapping[str, Any] | None = None,
+                 path: str | os.PathLike, name: str, made_by: str, params: Mapping[str, Any] | None = None,
                  inputs: Mapping[str, str | os.PathLike] | None = None, retrain: bool = False,
                  objective: str = "patches") -> SpikeDecoder:
     """Train a decoder on ``data`` (a :class:`~neurrator.data.windows.RegimeWindows`) and save it at ``path``.
 
     A finished or interrupted run in ``checkpoint_dir`` is resumed (a finished one costs nothing);
     ``retrain`` deletes its last checkpoint first (needed after changing the training options).
-    ``params`` and ``inputs`` go to the saved file's sidecar (:meth:`SpikeDecoder.save`)."""
+    ``made_by`` (the calling notebook), ``params`` and ``inputs`` go to the saved file's sidecar
+    (:meth:`SpikeDecoder.save`)."""
     folder = Path(checkpoint_dir)
     if retrain and (folder / "last.pt").exists():
         (folder / "last.pt").unlink()
     decoder = SpikeDecoder(objective, encoder, train, checkpoint_dir=folder)
     decoder.fit(data.train, data.val, targets, name=name)
-    decoder.save(path, params=params, inputs=inputs)
+    decoder.save(path, made_by=made_by, params=params, inputs=inputs)
     return decoder
 
 

@@ -84,6 +84,34 @@ def content_captions(profile: str, stimulus: str, n_frames: int, caption_file: s
     return contents[stimulus], {"backend": "content", "source": "simulated world: source descriptions"}
 
 
+def write_references(layout, frames: dict[str, np.ndarray], targets: dict, backend, *,
+                     blip2_model_id: str | None = None, batch_size: int = 16, max_new_tokens: int = 30,
+                     content_caption_files: dict | None = None, progress: bool = True) -> tuple[dict, dict]:
+    """Both references of every stimulus in ``frames`` (its ``targets`` opened from ``layout.targets``), written to
+    ``layout.captions(stimulus, ...)``: ``(model reference, content reference)``, each ``stimulus -> captions``. A
+    stimulus without a content reference has none in the second dict and no stale file left on disk."""
+    from neurrator.stimulus_tables import STIMULUS_FOLDER
+
+    reference, content = {}, {}
+    world_stimuli = layout.allen_cache / STIMULUS_FOLDER if layout.profile == "demo" else None
+    for name, stack in frames.items():
+        reference[name], spec = reference_captions(layout.profile, stack, targets[name], backend,
+                                                   blip2_model_id=blip2_model_id, batch_size=batch_size,
+                                                   progress=progress, max_new_tokens=max_new_tokens)
+        write_captions(layout.captions(name), name, range(len(stack)), reference[name], spec,
+                       inputs={"targets": targets[name].path})
+    for name, stack in frames.items():
+        made = content_captions(layout.profile, name, len(stack), caption_file=(content_caption_files or {}).get(name),
+                                world_stimuli=world_stimuli)
+        path = layout.captions(name, "content")
+        if made is None:
+            path.unlink(missing_ok=True)      # no stale content reference from an earlier run
+            continue
+        content[name], spec = made
+        write_captions(path, name, range(len(stack)), content[name], spec)
+    return reference, content
+
+
 def write_captions(path: str | os.PathLike, stimulus: str, frame_ids: Sequence[int], captions: Sequence[str],
                    spec: dict, inputs: dict | None = None) -> Path:
     """Store captions (one per frame id) with a sidecar naming how they were made."""

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 
 from neurrator.artifacts import ArtifactError, check_artifact, read_sidecar, write_artifact
 from neurrator.rowfiles import RowFile
@@ -137,3 +138,12 @@ class StoredTargets(RowFile):
         if stored.shape != tuple(shape) or self.path.stat().st_size != expected:
             raise ArtifactError(f"{self.path} holds {stored.shape} in {self.path.stat().st_size} bytes, its sidecar's "
                                 f"shape {tuple(shape)} needs {expected}: run notebook {MADE_BY}")
+
+
+def storage_cost(shapes: dict[str, tuple[int, int, int]], batch: int = 64) -> pd.DataFrame:
+    """Per ``(frames, patches, dim)`` target shape: a float32 table in RAM and the float16 store on disk (GB), and
+    the RAM one batch of ``batch`` float32 grids takes (MB)."""
+    return pd.DataFrame([{"stimulus": name, "float32 table in RAM (GB)": round(np.prod(s) * 4 / 1e9, 2),
+                          "float16 store on disk (GB)": round(np.prod(s) * 2 / 1e9, 2),
+                          f"RAM for a batch of {batch} (MB)": round(batch * s[1] * s[2] * 4 / 1e6, 1)}
+                         for name, s in shapes.items()]).set_index("stimulus")

@@ -448,10 +448,13 @@ def _simulate_into(cache_dir: Path, config: WorldConfig, progress: bool, validat
            for name, d in tqdm(drives.items(), desc="unit drives", disable=not progress)}
     movie_lengths = (len(stimuli.movie_one), len(stimuli.movie_three))
     sessions, truths, start = [], [], 0
-    for k, layout in enumerate(tqdm(layouts, desc="sessions", unit="session", disable=not progress)):
+    bar = tqdm(layouts, desc="sessions", unit="session", disable=not progress)
+    for k, layout in enumerate(bar):   # each session takes minutes: its sub-steps show on the bar
         columns = slice(start, start + len(layout.units))
         start += len(layout.units)
+        bar.set_postfix_str(f"session {k + 1}: spikes")
         session, truth = simulate_session(layout, config, {k: v[:, columns] for k, v in raw.items()}, movie_lengths)
+        bar.set_postfix_str(f"session {k + 1}: writing {session_nwb_path(cache_dir, session.session_id).name}")
         write_session_nwb(session, session_nwb_path(cache_dir, session.session_id), validate=validate_all or k == 0)
         session.spike_times = {}  # written; keep only the tables in memory
         sessions.append(session)
@@ -486,6 +489,15 @@ def world_is_current(cache_dir: str | os.PathLike, config: WorldConfig) -> bool:
     except ArtifactError:
         return False
     return all((Path(cache_dir) / relative).is_file() for relative in meta.get("input_paths", {}).values())
+
+
+def ensure_world(cache_dir: str | os.PathLike, config: WorldConfig, progress: bool = True) -> bool:
+    """Simulate the world into ``cache_dir`` unless a current one (:func:`world_is_current`) is there; returns
+    whether it simulated."""
+    if world_is_current(cache_dir, config):
+        return False
+    simulate_world(cache_dir, config, progress=progress)
+    return True
 
 
 def load_ground_truth(cache_dir: str | os.PathLike) -> pd.DataFrame:
