@@ -244,7 +244,8 @@ heldout_figures.narrated_examples(picks, images)
 # %% [markdown]
 # **Takeaway:** among or near training content the narration often names the very object of the
 # reference (a lynx, a missile); far from it, it falls back on a stock sentence of the training
-# set (a prison, a bow tie) whatever the frame shows.
+# set (a prison, a bow tie) whatever the frame shows. Chapter 09 shows whole held-out stretches frame by
+# frame, and an explorer of every held-out frame with every condition's sentence.
 
 # %% [markdown]
 # ## 5. Where narration fails, and why

@@ -116,10 +116,11 @@ def pytest_configure(config):
 BOOK_READERS = ("tests/test_headline_results.py",)
 #: the chain's second lane: under xdist these notebooks run in a worker of their own beside 03, 04 and 08 (08
 #: reads 03 and 04, so it follows them in the first lane), after the unit tests, each once the notebooks of the
-#: first lane that it reads have finished (05-07 read 00-02 and each other, never 03 or 04)
+#: first lane that it reads have finished (05-07 read 00-02 and each other, never 03 or 04; 09 reads 04 and 06)
 _DATA_CHAPTERS = ("00_setup", "01_preprocess", "02_targets")
 LATE_LANE_NEEDS = {"book/05_scaling.ipynb": _DATA_CHAPTERS, "book/06_cell_types.ipynb": _DATA_CHAPTERS,
-                   "book/07_sae_concepts.ipynb": _DATA_CHAPTERS}
+                   "book/07_sae_concepts.ipynb": _DATA_CHAPTERS,
+                   "book/09_frame_by_frame.ipynb": (*_DATA_CHAPTERS, "03_train", "04_narrate_heldout", "06_cell_types")}
 LATE_LANE = tuple(LATE_LANE_NEEDS)
 #: unit tests long enough to unbalance the lanes (the paper chain on stand-ins: minutes); queued after the late
 #: lane's notebooks, so that the first worker takes them once chapter 08 is done instead of the second worker

@@ -434,3 +434,12 @@ def test_session_pools_counts_each_processed_session(recording, data_dir):
     assert pools.loc[recording.session_id, "VISp"] == expected["VISp"]
     assert pools.loc[recording.session_id, "visual units"] == expected["visual cortex"] + expected["LGd"]
     assert 0 < pools.loc[recording.session_id, "visual units"] < pools.loc[recording.session_id, "all"]
+
+
+def test_region_pool_splits_units_without_overlap():
+    from neurrator.data.allen import DISJOINT_POOLS, REGION_POOLS, region_pool
+
+    assert [region_pool(r) for r in ("LGd", "VISp", "VISam", "CA1", "LP", None)] == [
+        "LGd", "VISp", "higher visual", "hippocampus", "other", "other"]
+    members = [r for pool in DISJOINT_POOLS for r in REGION_POOLS[pool]]
+    assert len(members) == len(set(members))          # no region in two pools

@@ -71,3 +71,37 @@ def test_math_renders_offline(built_book, tmp_path):
                           "--virtual-time-budget=15000", "--dump-dom", page.as_uri()],
                          capture_output=True, text=True, timeout=120, check=True).stdout
     assert dom.count("<mjx-container") >= 3, "the formulas were not typeset"
+
+
+def test_every_page_reads_at_desktop_and_phone_width(built_book, tmp_path):
+    """Screenshots of every page at 1280 and 390 px: no key column cut off, no figure text under 9 px, no progress
+    bar in an output, no page that scrolls sideways (tests/test_book_pages.py shows each check failing)."""
+    from neurrator.book import pages
+
+    chapters = pages.book_pages(built_book)
+    reports = pages.inspect_pages(built_book, chapters, pages.WIDTHS, screenshots=tmp_path)
+    assert [(r.page, r.width) for r in reports] == [(p.stem, w) for p in chapters for w in pages.WIDTHS]
+    assert not [f for r in reports for f in r.findings], pages.summary(reports)
+    phone = [r for r in reports if r.width == 390]
+    assert sum(r.tables for r in phone) >= 20 and sum(r.figures for r in phone) >= 20   # the checks saw the book
+    assert all((tmp_path / f"{r.page}-{r.width}.png").is_file() for r in reports)
+
+
+def test_the_explorer_works_in_the_built_book(built_book):
+    """Chapter 09's explorer in the rendered book: moving its slider changes the frame, the raster and the sentences."""
+    from test_explorer import explore, move_slider, state
+
+    playwright, browser, page = explore((built_book / "book" / "09_frame_by_frame.html").as_uri())
+    try:
+        root = ".narration-explorer"
+        assert page.locator(root).count() == 1
+        first = state(page, root)
+        assert first["rows"] and first["ink"] > 0 and first["reference"]
+        for _ in range(5):                                   # a few frames on: a stock sentence may repeat next door
+            move_slider(page, root)
+        moved = state(page, root)
+        assert int(moved["frame"]) > int(first["frame"]) and moved["image"] != first["image"]
+        assert moved["rows"] != first["rows"] and moved["ink"] != first["ink"]
+    finally:
+        browser.close()
+        playwright.stop()

@@ -195,3 +195,21 @@ def test_diagnose_sets_encoder_ridge_and_the_nearest_training_frame_side_by_side
     assert row["encoder: cos to training mean"] < 0.9 and row["ridge: cos to own target"] < 0.9
     # every caption differs, so the nearest training frame's caption is no better than a shuffled one
     assert row["nearest training frame: matched"] < 0.5
+
+
+def test_table_a1_record_judges_intervals_by_their_blocks():
+    """A bound over 2 blocks may move by a block mean between CPUs (front only: 0.30 -> 0.37); over 20 blocks it may not."""
+    from neurrator.evaluation import results
+
+    def recorded(high_few, high_many):
+        table = summary([("front_only", "Neurrator", "model", 0.3, 0.28, 0.02, False),
+                         ("sparse_random", "Neurrator", "model", 0.7, 0.34, 0.36, True)]).assign(
+            **{"n": [700, 90], "block (frames)": [350, 5], "blocks (n_eff)": [2, 20], "distinct sentences": 9,
+               "distinct": 0.2, "random caption": 0.3, "word salad": 0.02, "p": "0.25", "q (Holm)": "1.0",
+               "matched CI low": [0.29, 0.61], "matched CI high": [high_few, high_many]})
+        return {"tables": {"Table A1": heldout.table_a1_record(table)}}
+
+    published = recorded(0.30, 0.78)
+    assert results.compare(published, recorded(0.37, 0.78)) == []
+    (moved,) = results.compare(published, recorded(0.30, 0.90))
+    assert moved.startswith("Table A1 [sparse_random / Neurrator / model, matched CI high]: 0.9 vs published 0.78")

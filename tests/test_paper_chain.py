@@ -27,7 +27,7 @@ from tiny_models import build_tiny_blip2, build_tiny_clip, build_tiny_sbert
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAIN = ["00_setup", "01_preprocess", "02_targets", "03_train", "04_narrate_heldout", "05_scaling", "06_cell_types",
-         "07_sae_concepts", "08_baselines"]
+         "07_sae_concepts", "08_baselines", "09_frame_by_frame"]
 #: the paper preset shrunk so that each encoder trains in seconds on a CPU
 TRAIN_OPTIONS = {"max_epochs": 1, "windows_per_epoch": 128, "val_windows": 64, "d_model": 32, "conv_channels": 16,
                  "heads": 2, "temporal_layers": 1, "patch_layers": 1, "batch_size": 32}
@@ -82,6 +82,8 @@ def paper_run(small_world, tmp_path_factory):
         "top_k": 5, "concept_features": 3, "frames_per_feature": 2, "images_per_feature": 3,
         # 08_baselines: a few CEBRA steps at one small dimension, two sessions for Table A3
         "cebra_dimensions": [4], "cebra_iterations": 5, "frame_id_sessions": 2, "pca_components": 4, "knn_k": 3,
+        # 09_frame_by_frame: strips of the conditions this chain has (the second movie's sparse-random frames)
+        "strip_conditions": ["contiguous_middle", "second_movie"], "strip_length": 3,
     }
     parameters = work / "paper.yml"
     parameters.write_text(yaml.safe_dump(params))
@@ -138,5 +140,7 @@ def test_each_stage_wrote_its_artifacts_in_the_paper_folder(paper_run):
     assert "labelling corpus (targets)" in recorded["SAE quality"]["rows"]
     recorded = json.loads(layout.results("08_baselines").read_text())["tables"]           # 08: the baselines
     assert {"Table A1", "Table A2", "Table A3"} <= set(recorded)
+    frame_by_frame = (work / "runs" / "paper" / "09_frame_by_frame.ipynb").read_text()       # 09: strips and explorer
+    assert frame_by_frame.count("image/png") >= 2 and "narration-explorer" in frame_by_frame and "SST cells" in frame_by_frame
     assert "sparse_random / CEBRA + KNN" in recorded["Table A1"]["rows"]
     assert layout.decoder(session, "natural_movie_one", "sparse_random", "mlp_patches").is_file()

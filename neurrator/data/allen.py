@@ -47,6 +47,13 @@ REGION_POOLS: dict[str, list[str] | None] = {
     "hippocampus": ["CA1", "CA2", "CA3", "DG", "SUB", "ProS"],
     "all": None,
 }
+#: the pools that split a session's units without overlap, in visual-hierarchy order (rasters group units by them)
+DISJOINT_POOLS = ("LGd", "VISp", "higher visual", "hippocampus")
+
+
+def region_pool(region: str | None) -> str:
+    """The :data:`DISJOINT_POOLS` pool a brain region belongs to ("other" for none, e.g. LP or white matter)."""
+    return next((pool for pool in DISJOINT_POOLS if region in REGION_POOLS[pool]), "other")
 
 #: unit columns kept from the SDK's units table (those present), after the renames below
 _UNIT_RENAMES = {"ecephys_structure_acronym": "region", "probe_description": "probe",

@@ -122,15 +122,32 @@ def narrate_populations(populations: Mapping[str, np.ndarray], controls: Mapping
     key = scaling.point_key(decoder_path=layout.decoder(population, stimulus, regime), windows=windows,
                             captions_path=layout.captions(stimulus), targets_path=store.path(stimulus),
                             narrator=narrator, sbert=sbert)
-    folder = f"cell_types_{stimulus}_{regime}"
     tables = []
     for t, cols in populations.items():
         for label, draw, units in [(t, 0, cols)] + [(f"{t} control", d, c) for d, c in enumerate(controls[t])]:
             point = scaling.SweepPoint(label, len(units), draw)
             tables.append(scaling.run_point(point, units, decoder=decoder, windows=windows, seed=seed, made_by=made_by,
-                                            path=layout.sweep_point(folder, point.name), key=key, **inputs)
+                                            path=population_path(layout, stimulus, regime, point), key=key, **inputs)
                           .rename(columns={"pool": "population"}).assign(cell_type=t))
     return pd.concat(tables, ignore_index=True)
+
+
+def population_path(layout, stimulus: str, regime: str, point: "scaling.SweepPoint"):
+    """Where :func:`narrate_populations` keeps one population's (or control draw's) narrations."""
+    return layout.sweep_point(f"cell_types_{stimulus}_{regime}", point.name)
+
+
+def read_population_narrations(layout, stimulus: str, regime: str) -> pd.DataFrame:
+    """The tagged populations' narrations of ``stimulus`` as chapter 06 saved them (no controls): columns
+    ``cell_type``, ``frame``, ``narration``, ``matched`` (SBERT with the reference) and the rest of a sweep point's;
+    missing ones name chapter 06."""
+    from neurrator.data import celltypes
+
+    table = celltypes.read_populations(layout.cell_type_populations)
+    tagged = table[table["population"] == table["cell_type"]]
+    return pd.concat([scaling.read_point(population_path(layout, stimulus, regime, scaling.SweepPoint(t, len(units), 0)),
+                                         made_by=MADE_BY).assign(cell_type=t)
+                      for t, units in tagged.groupby("cell_type", sort=False)], ignore_index=True)
 
 
 def fidelity(table: pd.DataFrame) -> pd.DataFrame:

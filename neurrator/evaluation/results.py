@@ -87,6 +87,8 @@ CORRELATION = Tolerance(0.05, per_item=10, why="a rank correlation over n held-o
 DISTINCT = Tolerance(3, 0.15, why="distinct decoded sentences among n frames: a retrained model moves a few frames to a "
                                   "neighbouring sentence, each adding or removing one (seen: 21 vs 24)")
 COUNT = Tolerance(0, 0.05, why="a count that depends on a floating-point model (e.g. distinct captions)")
+BLOCKS = Tolerance(1, 0.5, why="blocks of consecutive frames (the effective n): a block spans 3 autocorrelation lengths "
+                                "of a retrained model's per-frame scores, which can move by a lag (seen: 2 vs 3 blocks)")
 FEATURES = Tolerance(3, 0.25, why="a count of SAE features (active, unique, stable): an SAE trained on another CPU "
                                   "learns a slightly different, differently numbered dictionary")
 
