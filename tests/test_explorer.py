@@ -3,8 +3,6 @@ raster and the sentences."""
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -73,11 +71,14 @@ def explore(page_url: str, width: int = 1280):
     """Open an explorer page in headless Chromium; yields the page (Playwright)."""
     from playwright.sync_api import sync_playwright
 
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.fail("Debian's chromium is needed for the explorer test: `make browser` installs it")
+    from neurrator.book.pages import launch_chromium
+
     playwright = sync_playwright().start()
-    browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+    try:
+        browser = launch_chromium(playwright)
+    except RuntimeError as err:
+        playwright.stop()
+        pytest.fail(str(err))
     page = browser.new_page(viewport={"width": width, "height": 900})
     page.goto(page_url)
     return playwright, browser, page

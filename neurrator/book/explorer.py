@@ -231,6 +231,9 @@ _SCRIPT = r"""(function () {
       ctx.fillRect(left + (r.bins[i] - b0) / span * pw, r.rows[i] * rh, bw, Math.max(1, rh * 0.8));
     }
     ctx.font = "12px sans-serif"; ctx.strokeStyle = "#999";
+    ctx.fillStyle = "rgba(255, 255, 255, 0.8)"; ctx.fillRect(left, h - 15, pw, 15);
+    ctx.fillStyle = "#333"; ctx.textAlign = "left"; ctx.fillText("\u2212" + half + " frames", left + 2, h - 3);
+    ctx.textAlign = "right"; ctx.fillText("+" + half + " frames", w - 2, h - 3); ctx.textAlign = "left";
     r.groups.forEach(function (g, k) {
       var y0 = g[1] * rh, y1 = (k + 1 < r.groups.length ? r.groups[k + 1][1] : r.n_rows) * rh;
       if (k > 0) { ctx.beginPath(); ctx.moveTo(0, y0); ctx.lineTo(w, y0); ctx.stroke(); }

@@ -403,12 +403,6 @@ def planted_notes(planted: pd.DataFrame, movie: pd.DataFrame) -> str:
                                     PLANTED_TEST))
 
 
-def planted_shown(planted: pd.DataFrame) -> pd.DataFrame:
-    """The planted-truth table as shown: 2 decimals, p and q formatted."""
-    return planted.round(2).assign(**{c: planted[c].map(inference.format_p)
-                                      for c in ("carrier p", "carrier q", "spikes p", "spikes q")})
-
-
 def explain(row: Mapping, alpha: float = PLANTED_ALPHA) -> str:
     """Where a planted code was recovered, or lost: in the cells, or between their spikes and the sentences."""
     carrier_q, spikes_q = (inference.format_p(row[c]) or "n/a" for c in ("carrier q", "spikes q"))
