@@ -14,12 +14,14 @@ import platform
 import time
 
 import numpy as np
+import pandas as pd
 
 from measure import save
 
 from neurrator.data import allen, splits
 from neurrator.data.binning import BinnedStimulus, frame_rates
 from neurrator.evaluation import linear_ceiling
+from neurrator.evaluation.scaling import pool_columns
 from neurrator.layout import DataLayout
 from neurrator.vlm.targets import PatchTargetStore
 
@@ -39,9 +41,8 @@ def main() -> None:
     rates = frame_rates(binned)
     grids = PatchTargetStore(layout.targets).open(args.stimulus).rows(np.arange(len(rates)))
     regions = allen.read_recording(layout.recording(session)).units["region"]
-    region_of = regions.reindex(binned.unit_ids).to_numpy()
-    pools = {pool: np.flatnonzero(np.isin(region_of, allen.REGION_POOLS[pool]) if allen.REGION_POOLS[pool] else
-                                  np.ones(len(region_of), bool)) for pool in POOLS}
+    units = pd.DataFrame({"region": regions.reindex(binned.unit_ids).to_numpy(), "column": np.arange(len(binned.unit_ids))})
+    pools = {pool: pool_columns(units, pool) for pool in POOLS}
     held_out = {regime: splits.read_split(layout.split(session, args.stimulus, regime), made_by="03_train").held_out
                 for regime in REGIMES}
     started = time.perf_counter()

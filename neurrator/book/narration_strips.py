@@ -106,8 +106,8 @@ def condition_strip(sentences: pd.DataFrame, condition: str, *, images: Mapping[
         raise KeyError(f"no sentences of condition {condition!r}; conditions: "
                        f"{sorted(sentences['decoder'].unique())} (run notebook 04_narrate_heldout with it)")
     name = said["stimulus"].iloc[0]
-    shown = strip_frames(said["frame"], length)
     run = longest_run(said["frame"])
+    shown = strip_frames(run, length)
     figure = narration_strip(shown, images[name], said, references[name], rasters.get(name), raster_label=raster_label,
                              title=f"{name.replace('_', ' ')}: held-out frames of '{label}'")
     return figure, frame_by_frame.strip_summary(said[said["frame"].isin(run)], references[name])

@@ -13,6 +13,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from neurrator.evaluation.scaling import patch_cosines
+
 #: the two ways of cutting the frames into folds
 SCHEMES = ("random folds", "contiguous blocks")
 ALPHAS = tuple(np.logspace(-2, 5, 15))
@@ -29,13 +31,6 @@ def fold_labels(n_frames: int, scheme: str, n_folds: int = 10, seed: int = 0) ->
     if scheme == "contiguous blocks":
         return blocks
     return blocks[np.random.default_rng(seed).permutation(n_frames)]
-
-
-def _patch_cosines(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Mean over patches of the cosine between predicted and true patch vectors, per frame."""
-    num = (predicted * target).sum(-1)
-    den = np.linalg.norm(predicted, axis=-1) * np.linalg.norm(target, axis=-1)
-    return (num / np.maximum(den, 1e-12)).mean(-1)
 
 
 def _checked(rates, grids, n: int) -> tuple[np.ndarray, np.ndarray, tuple]:
@@ -63,7 +58,7 @@ def _evaluate(rates: Mapping[str, np.ndarray], flat: np.ndarray, shape: tuple, p
         coords, truth = basis.transform(flat[train]), flat[test]
         mean_grid = np.broadcast_to(basis.mean_, truth.shape)
         sst = float(((truth - mean_grid) ** 2).sum(dtype=np.float64))
-        mean_cos = float(_patch_cosines(mean_grid.reshape(-1, *shape), truth.reshape(-1, *shape)).sum())
+        mean_cos = float(patch_cosines(mean_grid.reshape(-1, *shape), truth.reshape(-1, *shape)).sum())
         for name, x in rates.items():
             mean, std = x[train].mean(0), x[train].std(0)
             std[std == 0] = 1.0
@@ -72,7 +67,7 @@ def _evaluate(rates: Mapping[str, np.ndarray], flat: np.ndarray, shape: tuple, p
             total = sums[name]
             total["sse"] += float(((truth - predicted) ** 2).sum(dtype=np.float64))
             total["sst"] += sst
-            total["cos"] += float(_patch_cosines(predicted.reshape(-1, *shape), truth.reshape(-1, *shape)).sum())
+            total["cos"] += float(patch_cosines(predicted.reshape(-1, *shape), truth.reshape(-1, *shape)).sum())
             total["mean cos"] += mean_cos
             total["n"] += int(len(truth))
     return {name: {"r2": 1.0 - t["sse"] / t["sst"], "patch cosine": t["cos"] / t["n"],
