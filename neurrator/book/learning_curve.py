@@ -69,3 +69,21 @@ def contrast_text(root: str | Path | None = None) -> str:
         return "not measured in this project (run benchmarks/learning_curve.py)"
     return "; ".join(f"{split.replace('_', ' ')}: " + ", ".join(f"{name} {value:.2f}" for name, value in row.items())
                      for split, row in comparison.items())
+
+
+POPULATION_ENCODERS = Path("benchmarks") / "results" / "population_encoders.json"
+
+
+def own_schedule_evidence(epochs: int, root: str | Path | None = None) -> str:
+    """What ``benchmarks/population_encoders.py`` measured for an own encoder fine-tuned ``epochs`` epochs against one
+    trained from scratch with the full schedule, in words; says so where it was not measured."""
+    root = Path(root) if root else find_project_root()
+    path = None if root is None else root / POPULATION_ENCODERS
+    measured = json.loads(path.read_text()) if path is not None and path.is_file() else None
+    how = f"fine-tuned, {epochs} epochs"
+    rows = {name: row for name, row in (measured or {}).get("rows", {}).items() if how in row}
+    if not rows:
+        return f"a {epochs}-epoch fine-tuning schedule was not measured against training from scratch here"
+    parts = [f"{name.rpartition(':')[0]} {row[how]['held-out patch cosine']:.2f} against {row['from scratch']['held-out patch cosine']:.2f} "
+             f"in {row['from scratch']['seconds'] / row[how]['seconds']:.1f}x less time" for name, row in rows.items()]
+    return "held-out patch cosine fine-tuned against from scratch: " + "; ".join(parts)

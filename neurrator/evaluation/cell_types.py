@@ -395,6 +395,74 @@ def planted_truth(info: pd.DataFrame | None, movie: pd.DataFrame, axes: pd.DataF
     return table
 
 
+ROUTE_COLUMNS = ["planted", "route", "frames", "clips (n_eff)", "ρ", "p", "q", "recovered", "other types ρ", "controls ρ (max)",
+                 "distinct sentences"]
+ROUTES_TEST = "the planted-truth test of each route (spikes: the population's mean z-scored activity)"
+
+
+def planted_routes(routes: Mapping[str, pd.DataFrame], alpha: float = PLANTED_ALPHA) -> pd.DataFrame:
+    """Where each planted code is kept or lost, route by route: one row per code and route, the first route being the
+    tagged cells' **spikes**, then each ``routes`` entry (route name -> :func:`planted_truth` of that route's
+    narrations, e.g. the masked query and the own encoder). Every p of the table is Holm-corrected together; a
+    route recovers a code when ρ > 0, q < ``alpha`` and ρ is above its controls' (and, for narrations, the other
+    types')."""
+    rows = []
+    tables = [t for t in routes.values() if len(t)]
+    for code in (tables[0]["planted"] if tables else []):
+        first = tables[0].set_index("planted").loc[code]
+        rows.append({"planted": code, "route": "spikes", "frames": first["frames"], "clips (n_eff)": first["clips (n_eff)"],
+                     "ρ": first["spikes ρ"],
+                     "p": first["spikes p"], "other types ρ": "", "controls ρ (max)": first["controls spikes ρ (max)"],
+                     "above": bool(first["spikes ρ"] > first["controls spikes ρ (max)"]), "distinct sentences": np.nan})
+        for route, table in routes.items():
+            if not len(table) or code not in set(table["planted"]):
+                continue
+            r = table.set_index("planted").loc[code]
+            rows.append({"planted": code, "route": route, "frames": r["frames"], "clips (n_eff)": r["clips (n_eff)"],
+                         "ρ": r["carrier ρ"],
+                         "p": r["carrier p"], "other types ρ": r["other types ρ"], "controls ρ (max)": r["controls ρ (max)"],
+                         "above": bool(r["above the rest"]), "distinct sentences": r["distinct sentences"]})
+    table = pd.DataFrame(rows, columns=[c for c in ROUTE_COLUMNS if c not in ("q", "recovered")] + ["above"])
+    table["q"] = inference.correct(table["p"].to_numpy(float), "holm") if len(table) else []
+    table["recovered"] = (table["q"] < alpha) & (table["ρ"] > 0) & table["above"].astype(bool)
+    return table[ROUTE_COLUMNS]
+
+
+def route_notes(table: pd.DataFrame) -> str:
+    """The family line printed with :func:`planted_routes`' table."""
+    return inference.family_note("planted truth by route", int(table["p"].notna().sum()), "holm",
+                                 f"{PLANTED_TEST}, for {ROUTES_TEST}")
+
+
+def route_verdict(table: pd.DataFrame) -> str:
+    """Per planted code: each route's ρ with ✓ (recovered) or ✗, and the first route after the spikes that loses it."""
+    if not len(table):
+        return "not tested: the paper profile has no planted truth"
+    lines = []
+    for code, rows in table.groupby("planted", sort=False):
+        steps = ", ".join(f"{r['route']} {r['ρ']:+.2f} {'✓' if r['recovered'] else '✗'}"
+                          + (f" ({int(r['distinct sentences'])} sentences)" if pd.notna(r["distinct sentences"]) else "")
+                          for _, r in rows.iterrows())
+        kept = rows["recovered"].to_numpy(bool)
+        if kept.all():
+            end = "kept on every route"
+        elif not kept[0]:
+            end = "not in the tagged cells' spikes"
+        else:
+            routes, first_lost = rows["route"].to_numpy(), int(np.argmin(kept))
+            regained = routes[first_lost + 1:][kept[first_lost + 1:]]
+            end = f"lost at the {routes[first_lost]}" + (f", recovered by the {', '.join(regained)}" if len(regained) else "")
+        lines.append(f"{code}: {steps} ({end})")
+    return "; ".join(lines)
+
+
+def distinct_by_route(routes: Mapping[str, pd.DataFrame], populations: Sequence[str]) -> str:
+    """Each population's distinct sentences on each route (``routes``: route -> narration table), e.g. "SST 14 → 3"."""
+    counts = {route: table[table["population"].isin(list(populations))].groupby("population")["narration"].nunique()
+              for route, table in routes.items()}
+    return ", ".join(f"{t} " + " → ".join(str(int(c.get(t, 0))) for c in counts.values()) for t in populations)
+
+
 def planted_notes(planted: pd.DataFrame, movie: pd.DataFrame) -> str:
     """The lines printed with the planted-truth table: what ρ is over, and the tests' family."""
     return (f"ρ, p and q over source clips (n_eff = clips among {movie['frame'].nunique()} held-out frames); "

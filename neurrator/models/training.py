@@ -87,8 +87,11 @@ class SpikeDecoder:
 
     # ------------------------------------------------------------------ fitting
     def fit(self, train: SpikeWindows, val: SpikeWindows, targets: TargetRows, resume: bool = True,
-            name: str = "train") -> "SpikeDecoder":
-        """Train on ``train`` windows, early-stop on ``val``; ``targets`` give each frame's grid (``rows``)."""
+            name: str = "train", start: "SpikeDecoder | None" = None) -> "SpikeDecoder":
+        """Train on ``train`` windows, early-stop on ``val``; ``targets`` give each frame's grid (``rows``).
+
+        ``start``: a fitted decoder of the same architecture, inputs and z-scoring whose weights the network starts
+        from (fine-tuning, e.g. :meth:`restricted_to` of a larger encoder); None: the seed's random weights."""
         cfg = self.train
         if not len(train) or not len(val):
             raise ValueError(f"need training and validation windows, got {len(train)} and {len(val)}: "
@@ -99,6 +102,8 @@ class SpikeDecoder:
         if train_frames.max() >= targets.shape[0]:
             raise ValueError(f"windows show frame {train_frames.max()} but the targets hold {targets.shape[0]} frames: "
                              "are they from the same stimulus?")
+        if start is not None:
+            start._check_compatible(self, train)
         self.zscore_ = (train.mean.copy(), train.std.copy())
         self.outputs_ = self._objective.setup(targets, train_frames)
         device = self._device()
@@ -106,18 +111,69 @@ class SpikeDecoder:
         with _Threads(cfg.threads if device.type == "cpu" else None), \
                 torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             model = self._build(train.counts.shape[1]).to(device)
+            if start is not None:
+                model.load_state_dict(start.model_.state_dict())
             solver = Solver(self._objective, self.outputs_, cfg, progress=self.progress)
             self.model_, history = solver.fit(
-                model, train, val, targets, device, signature=self._signature(train, val, targets),
+                model, train, val, targets, device, signature=self._signature(train, val, targets, start),
                 checkpoint=self.checkpoint_dir / "last.pt" if self.checkpoint_dir else None, resume=resume, name=name)
         self.history_ = pd.DataFrame(history)
         return self
 
-    def _signature(self, train: SpikeWindows, val: SpikeWindows, targets: TargetRows) -> dict:
-        return {"objective": self.objective, "encoder": asdict(self.encoder), "train": asdict(self.train),
-                "n_neurons": int(train.counts.shape[1]), "targets_shape": list(targets.shape),
-                "targets": _targets_hash(targets),
-                "data": _fingerprint(train.counts, train.centres, val.centres, train.frames, train.mean, train.std)}
+    def _signature(self, train: SpikeWindows, val: SpikeWindows, targets: TargetRows,
+                   start: "SpikeDecoder | None" = None) -> dict:
+        signature = {"objective": self.objective, "encoder": asdict(self.encoder), "train": asdict(self.train),
+                     "n_neurons": int(train.counts.shape[1]), "targets_shape": list(targets.shape),
+                     "targets": _targets_hash(targets),
+                     "data": _fingerprint(train.counts, train.centres, val.centres, train.frames, train.mean, train.std)}
+        if start is not None:   # a fine-tuning run is another run than one from the seed's weights
+            signature["start"] = start.weights_digest()
+        return signature
+
+    def _check_compatible(self, other: "SpikeDecoder", train: SpikeWindows) -> None:
+        """Raise unless this fitted decoder can be ``other``'s starting point on ``train``."""
+        self._check_fitted()
+        if (self.objective, self.encoder) != (other.objective, other.encoder):
+            raise ValueError(f"the starting decoder is a {self.objective} network of {self.encoder}; this one is a "
+                             f"{other.objective} network of {other.encoder}: build it with the same objective and EncoderConfig")
+        if self.model_.n_neurons != train.counts.shape[1]:
+            raise ValueError(f"the starting decoder takes {self.model_.n_neurons} neurons, the windows have "
+                             f"{train.counts.shape[1]}: restrict it to the windows' units first (restricted_to)")
+        mean, std = self.zscore_
+        if not (np.array_equal(mean, train.mean) and np.array_equal(std, train.std)):
+            raise ValueError("the windows are z-scored with statistics other than the starting decoder's: "
+                             "build them with its zscore_")
+
+    def weights_digest(self) -> str:
+        """sha256 (16 hex digits) of the fitted network's weights, in state-dict order."""
+        self._check_fitted()
+        arrays = [v.detach().cpu().contiguous().numpy() for v in self.model_.state_dict().values()]
+        return _fingerprint(*arrays)[:16]
+
+    def restricted_to(self, columns: Sequence[int] | np.ndarray) -> "SpikeDecoder":
+        """The same fitted network for the neurons at ``columns`` alone (in that order): the input convolutions keep
+        those neurons' weights and z-scoring, everything else is shared. Its output on windows of those units
+        equals the masked query of the full network (:func:`neurrator.data.windows.neuron_mask`), so it is
+        where a population's own encoder starts (``fit(..., start=...)``)."""
+        self._check_fitted()
+        columns = np.asarray(columns, dtype=np.int64)
+        n = self.model_.n_neurons
+        if not len(columns) or columns.min() < 0 or columns.max() >= n or len(np.unique(columns)) != len(columns):
+            raise ValueError(f"columns must be distinct positions among the decoder's {n} neurons, got {len(columns)}")
+        if not hasattr(self.model_, "front"):
+            raise ValueError(f"restricted_to needs the convolutional front end; a {self.objective} network has none")
+        state = self.model_.state_dict()
+        keep = torch.as_tensor(columns)
+        state = {k: (v[:, keep.to(v.device)].clone() if k.startswith("front.convs.") and k.endswith(".weight") else v.clone())
+                 for k, v in state.items()}
+        restricted = SpikeDecoder(self.objective, self.encoder, self.train, progress=self.progress)
+        restricted.outputs_ = self.outputs_
+        restricted.zscore_ = tuple(a[columns].copy() for a in self.zscore_)
+        model = restricted._build(len(columns))
+        model.load_state_dict(state)
+        restricted.model_ = model.to(next(self.model_.parameters()).device).eval()
+        restricted.history_ = pd.DataFrame()
+        return restricted
 
     # ------------------------------------------------------------------ using
     def _check_fitted(self) -> None:
@@ -244,18 +300,18 @@ class SpikeDecoder:
 def fit_and_save(data, targets: TargetRows, encoder: EncoderConfig, train: TrainConfig, *, checkpoint_dir: str | os.PathLike,
                  path: str | os.PathLike, name: str, made_by: str, params: Mapping[str, Any] | None = None,
                  inputs: Mapping[str, str | os.PathLike] | None = None, retrain: bool = False,
-                 objective: str = "patches") -> SpikeDecoder:
+                 objective: str = "patches", start: SpikeDecoder | None = None) -> SpikeDecoder:
     """Train a decoder on ``data`` (a :class:`~neurrator.data.windows.RegimeWindows`) and save it at ``path``.
 
     A finished or interrupted run in ``checkpoint_dir`` is resumed (a finished one costs nothing);
     ``retrain`` deletes its last checkpoint first (needed after changing the training options).
     ``made_by`` (the calling notebook), ``params`` and ``inputs`` go to the saved file's sidecar
-    (:meth:`SpikeDecoder.save`)."""
+    (:meth:`SpikeDecoder.save`); ``start``: weights to fine-tune from (:meth:`SpikeDecoder.fit`)."""
     folder = Path(checkpoint_dir)
     if retrain and (folder / "last.pt").exists():
         (folder / "last.pt").unlink()
     decoder = SpikeDecoder(objective, encoder, train, checkpoint_dir=folder)
-    decoder.fit(data.train, data.val, targets, name=name)
+    decoder.fit(data.train, data.val, targets, name=name, start=start)
     decoder.save(path, made_by=made_by, params=params, inputs=inputs)
     return decoder
 
