@@ -170,6 +170,11 @@ class DataLayout:
         return self.root / "sweeps" / sweep / f"{point}.csv"
 
     @property
+    def scene_probes(self) -> Path:
+        """The demo scene narrator's attribute probes (fitted once on the labelling corpus)."""
+        return self.models / "scene_probes.json"
+
+    @property
     def cell_type_populations(self) -> Path:
         """The cell-type populations of the pan-session pseudo-mouse and their size-matched controls."""
         return self.root / "cell_types" / "populations.csv"

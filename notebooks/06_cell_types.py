@@ -25,12 +25,15 @@
 # 5. whether a classifier can tell which population said a sentence;
 # 6. how each population's narrations move along text-concept axes over the movie;
 # 7. whether the codes planted in the demo world (PV → local contrast, SST → vehicles,
-#    VIP → global luminance) come back out.
+#    VIP → global luminance) come back out;
+# 8. where each planted code is kept or lost along the way: in the spikes, through the masked query or
+#    the population's own encoder, and through a narrator with or without words for layout and lighting.
 #
 # ## Prerequisites
 # - Chapter 01 (processed sessions with their optotagging epochs) and chapter 02 (target grids,
 #   reference captions).
 # - Chapter 05: the pan-session encoder and the split it was trained on.
+# - Chapter 04 §6 for the scene narrator (section 10 uses it; its probes are fitted on first use).
 
 # %% tags=["parameters", "hide-input"] mystnb={"code_prompt_show": "Parameters: profile, data, rules, controls, tests, concepts and models"}
 profile = "demo"                  # "demo" (offline, CPU) or "paper" (the paper's narrator and CLIP, on a GPU)
@@ -75,6 +78,7 @@ from neurrator.data.pseudomice import pan_session_mouse
 from neurrator.evaluation import cell_types, population_encoders, results
 from neurrator.layout import DataLayout
 from neurrator.models.training import SpikeDecoder, training_summary
+from neurrator.vlm import scene_words
 
 plotting.set_theme()
 environment.quiet_model_loading()
@@ -406,8 +410,8 @@ for name, value in cell_types.summary_texts(verdicts, classifier, planted).items
 # is queried here with a few dozen of them (10 % neuron dropout in training, ~1 % of the inputs
 # here), far outside what it saw (section 10 tests this); and the demo narrator names an ImageNet object
 # ("The photo shows a …"), so a lighting or contrast axis can only move through the choice of object.
-# The paper's narrator (LLaVA) can say "dark" or "brightly lit"; on the `demo` profile only the vehicle
-# code has words of its own.
+# The paper's narrator (LLaVA) can say "dark" or "brightly lit"; the object-only `demo` narrator has
+# words of its own for the vehicle code only. Section 10 tests both causes.
 
 # %% [markdown]
 # ## 10. Each population's own encoder
@@ -420,11 +424,19 @@ for name, value in cell_types.summary_texts(verdicts, classifier, planted).items
 # its control draws against an encoder trained on the same units from scratch with the full schedule):
 # {glue:text}`own_evidence`. Every result of sections 3, 4, 6 and 9 is then computed on the own
 # encoders' narrations and set beside the masked query's, restricted to the same control draws.
+#
+# The planted-truth table then follows each code along every route: the tagged cells' **spikes**; the
+# **masked query** and the **own encoder** narrated by the object-only narrator; and both again narrated by
+# the **scene narrator** of chapter 04 §6, which adds where the named object is and words for lighting and
+# contrast read by frozen probes ({glue:text}`probe_quality`), each route scored against its own narrator's
+# reference. One Holm family covers every route's test.
 
 # %% tags=["remove-input"]
 glue("own_controls", own_controls, display=False)
 glue("own_epochs", own_epochs, display=False)
 glue("own_evidence", learning_curve.own_schedule_evidence(own_epochs), display=False)
+glue("probe_quality", scene_words.probe_texts(getattr(setup.scene_backend(layout, backend), "probes", None))["probe_quality"],
+     display=False)
 t0 = time.perf_counter()
 
 # %%
@@ -445,7 +457,7 @@ for route, table in zip(population_encoders.ROUTES, (masked, own)):
     by_route[route] = {"movie": table, "pairwise": cell_types.pairwise_agreement(table, populations, model, seed=seed),
                        "classifier": route_classifier}
 
-# %% tags=["nbval-check-output"]
+# %%
 side = population_encoders.side_by_side(by_route, list(populations))
 tables.show(side, caption=f"Chapter 06's results on the held-out movie frames by route (both with {own_controls} control draws)")
 
@@ -456,7 +468,15 @@ own_planted = cell_types.planted_truth(info, own, own_axes, populations,
 masked_planted = cell_types.planted_truth(info, masked, movie_axes, populations,
                                           {t: c[:own_controls] for t, c in control_columns.items()}, binned=binned,
                                           split=split, zscore=decoder.zscore_, seed=seed)
-routes = cell_types.planted_routes({"masked query": masked_planted, "own encoder": own_planted})
+scene_routes = population_encoders.scene_word_routes(
+    setup.scene_backend(layout, backend), populations, control_columns, decoder, movie_test, binned, split, stimulus=stimulus,
+    regime=regime, train_config=train_config, n_controls=own_controls, epochs=own_epochs, windows_per_frame=windows_per_frame,
+    **narration)
+scene_planted = {route: cell_types.planted_truth(info, table, cell_types.concept_axes(setup.concept_embedder(), table, concepts)[0],
+                                                 populations, {t: c[:own_controls] for t, c in control_columns.items()},
+                                                 binned=binned, split=split, zscore=decoder.zscore_, seed=seed)
+                 for route, table in scene_routes.items()}
+routes = cell_types.planted_routes({"masked query": masked_planted, "own encoder": own_planted, **scene_planted})
 print(cell_types.route_notes(routes))
 tables.show(routes.set_index(["planted", "route"]), columns=["clips (n_eff)", "ρ", "q", "recovered", "other types ρ",
                                                              "controls ρ (max)", "distinct sentences"], p_columns=["p", "q"])
@@ -479,7 +499,7 @@ glue("own_patch_gain", ", ".join(f"{t} {side.loc[('patch cosine', t), 'own encod
 
 # %% tags=["remove-input"]
 results.record(layout, CHAPTER, {**cell_types.headline(tagging, pairwise, classifier, fidelity_table, planted),
-                                 **population_encoders.headline(routes, own_fits)})
+                                 **population_encoders.headline(routes, own_fits, side)})
 timings["whole chapter"] = time.perf_counter() - started
 pd.Series(timings, name="seconds").round(0).to_frame()
 

@@ -77,6 +77,7 @@ def paper_run(small_world, tmp_path_factory):
         "pools": ["VISp", "all"], "sizes": [5], "draws": 2, "windows_per_frame": 1, "retrain_sizes": [5], "n_boot": 20,
         # 06_cell_types: CLIP's text tower embeds the concepts; few controls and permutations
         "clip_model_id": str(build_tiny_clip(work / "tiny_clip")), "controls": 2, "permutations": 10, "examples": 3,
+        "own_controls": 1, "own_epochs": 1,
         # 07_sae_concepts: a tiny SAE, a folder corpus (as ImageNet validation images would be), few resamples
         "corpus_dir": str(_image_folder(work / "corpus")), "sae_options": TINY_SAE, "bootstrap": 20, "null_sets": 50,
         "top_k": 5, "concept_features": 3, "frames_per_feature": 2, "images_per_feature": 3,
@@ -131,7 +132,9 @@ def test_each_stage_wrote_its_artifacts_in_the_paper_folder(paper_run):
         points = {p.stem.split("_n")[0] for p in (layout.root / "sweeps" / folder).glob("*.csv")}
         assert {"PV", "SST", "PV-control", "SST-control"} <= points, points
     recorded = json.loads(layout.results("06_cell_types").read_text())["tables"]
-    assert {"optotagging rules", "pairwise", "classifier"} <= set(recorded)
+    assert {"optotagging rules", "pairwise", "classifier", "own encoders"} <= set(recorded)
+    assert layout.decoder("pan_session_own_SST_control_0", "natural_movie_one", "sparse_random").is_file()   # 06 §10
+    assert not layout.scene_probes.exists()             # paper: LLaVA reads lighting and layout itself
     populations = pd.read_csv(layout.cell_type_populations)                         # 06 hands them to 07
     assert {"PV", "SST", "PV control", "SST control"} <= set(populations["population"])
     assert layout.sae("paper_patch_tokens").is_file()                                   # 07: the dictionary

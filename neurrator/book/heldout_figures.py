@@ -139,3 +139,20 @@ def collapse(diagnostics: pd.DataFrame):
     ax.legend(loc="lower left")
     fig.tight_layout()
     return fig
+
+
+def scene_word_bars(ablation: pd.DataFrame):
+    """Per held-out condition, the margin of matched over shuffled pairing (model reference) of the object-only
+    narrator and of the scene narrator, as paired horizontal bars. None without a scene narrator."""
+    if not len(ablation):
+        return None
+    margin = ablation.xs("model", level="reference")["matched - shuffled"]
+    long = margin.reset_index().melt(id_vars="regime", var_name="narrator", value_name="matched − shuffled")
+    long["condition"] = [_label(r) for r in long["regime"]]
+    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 0.45 * margin.shape[0] + 1.4))
+    sns.barplot(data=long, y="condition", x="matched − shuffled", hue="narrator", orient="h", ax=ax)
+    ax.axvline(0, color="k", linewidth=0.8)
+    ax.set(ylabel="", title="What scene words add: margin over shuffled pairing (model reference)")
+    ax.legend(title="", loc="lower right", frameon=False)
+    fig.tight_layout()
+    return fig

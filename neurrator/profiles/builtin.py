@@ -14,6 +14,13 @@ def _demo_backend(profile, layout, field_of_view=None, device=None):
     return DemoBackend(cache_dir=layout.models)
 
 
+def _demo_scene_backend(profile, layout, backend):
+    from neurrator.data.corpus import probe_corpus, probe_signature
+    from neurrator.vlm.scene_words import SceneNarrator, ensure_probes
+
+    return SceneNarrator(backend, ensure_probes(layout.scene_probes, backend, probe_corpus, probe_signature()))
+
+
 def _llava_backend(profile, layout, field_of_view=None, device=None):
     from neurrator.vlm.llava import LlavaBackend
 
@@ -76,6 +83,7 @@ DEMO = register(Profile(
     sae=SAEConfig(n_features=2048, k=32, aux_k=256, dead_after=50_000, lr=4e-4, batch_size=1024, epochs=4),
     cebra={"dimensions": [8, 32], "iterations": 300, "batch_size": 256},
     make_backend=_demo_backend, make_sentence_model=_sentence_model, make_concept_embedder=_demo_concept_embedder,
+    make_scene_backend=_demo_scene_backend,
 ))
 
 PAPER = register(Profile(

@@ -41,6 +41,7 @@ class Profile:
     make_sentence_model: Callable[..., Any] | None = None
     make_concept_embedder: Callable[..., Any] | None = None
     make_image_text_model: Callable[..., Any] | None = None
+    make_scene_backend: Callable[..., Any] | None = None
 
     # models -------------------------------------------------------------------------------------------------
     def with_models(self, **ids: str | None) -> "Profile":
@@ -63,6 +64,11 @@ class Profile:
         """The frozen vision-language backend (``layout`` gives the demo's model cache). ``field_of_view`` and
         ``device`` reach a backend that has them (the paper's LLaVA); the demo's reads whole frames on the CPU."""
         return self.make_backend(self, layout, field_of_view=field_of_view, device=device)
+
+    def scene_backend(self, layout, backend):
+        """The narrator with layout and attribute words beside ``backend``'s object-only one (the ``demo`` profile's
+        ablation; None where the narrator reads them itself, as the paper's LLaVA does)."""
+        return self.make_scene_backend(self, layout, backend) if self.make_scene_backend else None
 
     def sentence_model(self, memoized: bool = False, device: str | None = None):
         """The sentence model that scores narrations (``memoized``: each distinct sentence embedded once)."""
