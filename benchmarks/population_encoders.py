@@ -78,7 +78,7 @@ def main() -> None:
     print(pd.DataFrame({k: pd.json_normalize(v).iloc[0] for k, v in rows.items()}).to_string())
     save("population_encoders", {
         "what": "own encoder of a population: fine-tuned from the restricted pan-session encoder vs from scratch",
-        "stimulus": args.stimulus, "regime": args.regime, "own_epochs (chapter 06)": population_encoders.OWN_EPOCHS,
+        "stimulus": args.stimulus, "regime": args.regime,
         "schedule": {"epochs": train_config.max_epochs, "windows_per_epoch": train_config.windows_per_epoch,
                      "batch_size": train_config.batch_size, "lr": train_config.lr},
         "machine": platform.processor() or platform.machine(), "rows": rows})

@@ -175,6 +175,11 @@ class DataLayout:
         return self.models / "scene_probes.json"
 
     @property
+    def cell_type_routes(self) -> Path:
+        """Chapter 06's planted truth route by route (chapter 07 adds the dictionary's route)."""
+        return self.root / "cell_types" / "planted_routes.csv"
+
+    @property
     def cell_type_populations(self) -> Path:
         """The cell-type populations of the pan-session pseudo-mouse and their size-matched controls."""
         return self.root / "cell_types" / "populations.csv"

@@ -51,6 +51,7 @@ windows_per_frame = 8             # test windows per held-out frame, spread over
 top_k = 20                        # top features per population
 images_per_feature = 8            # corpus images that name a feature
 shown_features = 4                # unique features shown per population (with their top images)
+n_specific = 5                    # most specific features per population ("times more strongly", section 4)
 bootstrap = 200                   # resamples of blocks of test frames (the paper: 1000)
 control_draws = 5                 # at most this many of chapter 06's size-matched control draws per cell type
 concept_features = 10             # each population's top features in the concept-axis validation
@@ -71,9 +72,10 @@ import pandas as pd
 from myst_nb import glue
 
 from neurrator import profiles
-from neurrator.book import environment, plotting, repro, sae_figures, tables
+from neurrator.book import cell_type_figures, environment, plotting, repro, sae_figures, tables
 from neurrator.data import celltypes, corpus
 from neurrator.evaluation import cell_type_features, dictionary, inference, results
+from neurrator.evaluation import cell_types as cell_types_06
 from neurrator.evaluation.cell_type_features import readable, verdict
 from neurrator.layout import DataLayout
 from neurrator.models import sae as sae_models
@@ -241,8 +243,10 @@ glue("shared_text", verdict(cell_type_null, f"top-{top_k} shared with its type's
 # Each feature's activation on a corpus image is its largest over the image's patches. Its
 # {glue:text}`images_per_feature` strongest images name it: on `demo`, by the frozen ImageNet
 # classifier's most probable label of each image (the label most of them share is the feature's
-# label); on `paper`, by CLIP's zero-shot ImageNet class of each image, counted the same way.
-# Narrations are never looked at.
+# label); on `paper`, by CLIP's zero-shot ImageNet class of each image, counted the same way. On `demo`
+# the scene narrator of chapter 04 §6 also names the same images (where the object sits, and its words for
+# lighting and contrast; column "scene words", the words most of them get). Narrations of the predictions
+# are never looked at.
 
 # %% tags=["remove-input"]
 glue("images_per_feature", images_per_feature, display=False)
@@ -253,6 +257,8 @@ image_labels = cell_type_features.corpus_labels(backend, corpus_grids, corpus_fr
 feature_images = dictionary.top_images(dictionary.image_activations(sae, corpus_grids), features.table.index.to_numpy(),
                                        images_per_feature)
 labels = dictionary.feature_labels(feature_images, image_labels).set_index("feature")
+# demo: also the scene narrator's words for the same images (where the object sits, lighting and contrast)
+labels = cell_type_features.with_scene_words(labels, feature_images, setup.scene_backend(layout, backend), corpus_grids)
 
 # %%
 unique_table = features.unique_table(labels)
@@ -263,8 +269,30 @@ sae_figures.unique_feature_gallery(cell_types, features.unique, feature_images, 
                                    images=min(5, images_per_feature))
 
 # %% [markdown]
+# **By specificity.** Uniqueness is all or nothing; the paper ranks a population's features by how many
+# times more strongly they fire in it than in the other populations: a feature's mean activation over the
+# population's test windows divided by its largest mean activation in any other type's (activations below
+# 1 % of the table's largest count as that floor). Each type's {glue:text}`n_specific` most specific
+# features, with their corpus labels, and the median of their ratios against the same statistic when each
+# size-matched draw plays the type (p = (1 + draws at least as large) / (1 + draws); Holm over that table).
+
+# %% tags=["remove-input"]
+glue("n_specific", n_specific, display=False)
+
+# %%
+tables.show(features.specific_table(labels, n_specific), digits=2,
+            caption="Each type's most specific features: how many times more strongly than in any other type")
+specific_null = features.specificity_versus_controls(n_specific, seed=seed)
+print(cell_type_features.family_note("specificity", specific_null))
+tables.show(readable(specific_null), caption=f"Median ratio of the {n_specific} most specific features, against the draws")
+
+# %% tags=["remove-input"]
+glue("specific_text", verdict(specific_null, "specificity", "beats its draws"), display=False)
+
+# %% [markdown]
 # **Takeaway:** the labels say what, in images no mouse saw, drives each feature that only one
-# population's predictions lean on; section 6 tests whether those leanings are systematic.
+# population's predictions lean on; section 6 tests whether those leanings are systematic. By
+# specificity: {glue:text}`specific_text`.
 
 # %% [markdown]
 # ## 5. Are the top features stable? (Fig. A6)
@@ -404,10 +432,32 @@ glue("finding", cell_type_features.chapter_finding(cell_type_null, leaning_null,
 # finds in the tagged cells' spikes but not in their narrations may already be lost in the masked query's
 # predictions. A dictionary of the predictions cannot recover what the predictions do not carry.
 
+# %% [markdown]
+# ### Every route, the dictionary's included
+# Chapter 06 §10 followed each planted code from the tagged cells' spikes through the masked query and the
+# population's own encoder to the sentences of both narrators. The dictionary of the masked query's
+# predictions is one more route: its row is the carrier's leaning against its draws (above), and every p of
+# the table is Holm-corrected again as one family.
+
+# %%
+routes = cell_type_features.with_dictionary_route(cell_types_06.read_routes(layout.cell_type_routes), planted, leaning_null)
+print(cell_types_06.route_notes(routes))
+tables.show(routes.set_index(["planted", "route"]), columns=["ρ", "leaning (SD)", "q", "recovered"], p_columns=["q"],
+            caption="Each planted code along every route: clip-level ρ (chapter 06) or the unique features' leaning (here)")
+
+# %%
+cell_type_figures.planted_routes_figure(routes)
+
 # %% tags=["remove-input"]
-results.record(layout, CHAPTER, cell_type_features.record_tables(
+glue("all_routes", cell_types_06.route_verdict(routes), display=False)
+
+# %% [markdown]
+# **Takeaway:** route by route, {glue:text}`all_routes`.
+
+# %% tags=["remove-input"]
+results.record(layout, CHAPTER, {**cell_type_features.record_tables(
     quality, profile_table, cell_type_null, stability, cell_types, stability_null, welch, welch_null, pseudo_null, planted,
-    leaning_null))
+    leaning_null), "specificity against the controls": cell_type_features.null_record(specific_null, counts=False)})
 timings["whole chapter"] = time.perf_counter() - started
 pd.Series(timings, name="seconds").round(0).to_frame()
 

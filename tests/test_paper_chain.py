@@ -135,6 +135,7 @@ def test_each_stage_wrote_its_artifacts_in_the_paper_folder(paper_run):
     assert {"optotagging rules", "pairwise", "classifier", "own encoders"} <= set(recorded)
     assert layout.decoder("pan_session_own_SST_control_0", "natural_movie_one", "sparse_random").is_file()   # 06 §10
     assert not layout.scene_probes.exists()             # paper: LLaVA reads lighting and layout itself
+    assert layout.cell_type_routes.is_file()            # 06 hands its routes to 07 (empty: no planted truth)
     populations = pd.read_csv(layout.cell_type_populations)                         # 06 hands them to 07
     assert {"PV", "SST", "PV control", "SST control"} <= set(populations["population"])
     assert layout.sae("paper_patch_tokens").is_file()                                   # 07: the dictionary

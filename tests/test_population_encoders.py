@@ -149,3 +149,29 @@ def test_side_by_side_puts_each_route_in_a_column():
     assert cell_types.distinct_by_route({"a": table, "b": own.assign(narration="same")}, ["PV", "SST"]) == "PV 4 → 1, SST 4 → 1"
     kept = population_encoders.keep_draws(table, 1)
     assert set(kept.loc[cell_types.is_control(kept), "draw"]) == {0} and (kept["population"] == "PV").any()
+
+
+def test_a_later_chapter_adds_its_route_to_the_same_family(tmp_path):
+    from neurrator.evaluation import cell_type_features
+
+    routes = cell_types.planted_routes({"masked query": pd.DataFrame([planted_row("SST → vehicle", 0.85, 0.002, 0.9, 0.002),
+                                                                      planted_row("PV → contrast", 0.1, 0.4, 0.05, 0.45)])})
+    path = tmp_path / "routes.csv"
+    cell_types.write_routes(path, routes)
+    back = cell_types.read_routes(path)
+    pd.testing.assert_frame_equal(back[["ρ", "p", "q"]], routes[["ρ", "p", "q"]])
+    assert back["recovered"].tolist() == routes["recovered"].tolist() and back.loc[0, "other types ρ"] == ""
+    planted = pd.DataFrame({"planted": ["SST → vehicle", "VIP → luminance"], "p vs controls": [0.01, 0.01],
+                            "leaning (SD)": [0.8, 0.5], "control leaning": [0.1, 0.1]})
+    null = pd.DataFrame({"control max": [0.3, 0.9]}, index=["SST", "VIP"])
+    both = cell_type_features.with_dictionary_route(back, planted, null)
+    sae = both[both["route"] == cell_type_features.SAE_ROUTE]
+    assert sae["planted"].tolist() == ["SST → vehicle"]         # only the codes chapter 06 tested
+    assert len(both) == len(routes) + 1 and both.loc[sae.index[0], "q"] == pytest.approx(0.01 * 3)
+    # Holm over all 5: 0.002, 0.002, then the dictionary's 0.01 third, times 5 - 2
+    assert bool(sae["recovered"].iloc[0])                      # leaning 0.8 above every draw's (0.3)
+    assert "dictionary of the masked query (unique features) leaning +0.80 SD ✓" in cell_types.route_verdict(both)
+    unchanged = cell_type_features.with_dictionary_route(back, planted.iloc[:0], null)
+    assert unchanged.drop(columns="leaning (SD)").equals(back) and unchanged["leaning (SD)"].isna().all()
+    with pytest.raises(Exception, match="06_cell_types"):
+        cell_types.read_routes(tmp_path / "missing.csv")

@@ -294,3 +294,37 @@ def test_welch_passes_against_the_controls_put_each_draw_in_its_types_place():
                                                            "B": ["B", "B control 0"]}, seed=0)
     assert null.at["A", "value"] == 1 and null.at["A", "control mean"] < 1 and null.at["A", "draws"] == 2
     assert "p (Holm)" in null and null.at["A", "p"] <= 2 / 3 and null.loc["all types", "draws"] == 5
+
+
+def test_specificity_ranks_the_features_a_type_fires_on_many_times_more_and_beats_its_draws_only_when_planted():
+    from neurrator.evaluation import dictionary
+
+    ratios = dictionary.specificity({"a": np.array([4.0, 1.0, 0.0, 0.001]), "b": np.array([1.0, 1.0, 2.0, 0.0])})
+    assert ratios["a"].tolist()[:3] == [4.0, 1.0, 0.0]
+    assert ratios["a"][3] == pytest.approx(1.0)          # nearly silent everywhere: both at the floor, no large ratio
+    assert ratios["b"].tolist()[:3] == [0.25, 1.0, 2.0 / 0.04]  # others silent: the floor (1 % of the table's max)
+    with pytest.raises(ValueError, match="at least two"):
+        dictionary.specificity({"a": np.ones(3)})
+    codes, members = world(draws=3)
+    # PV's own features fire 4 units above the shared ones, everywhere else near 0: many times more strongly
+    codes["PV"][:, [30, 31, 32]] += 20
+    features = ctf.FeatureProfiles(codes, members, k=11)
+    table = features.specific_table(pd.DataFrame({"label": "x", "share": 1.0}, index=range(40)), n=3)
+    assert sorted(table.loc[table["population"] == "PV", "feature"]) == [30, 31, 32]
+    assert (table.loc[table["population"] == "PV", "times more strongly"] > 10).all()
+    null = features.specificity_versus_controls(n=3, seed=0)
+    assert null.loc[("specificity", "PV"), "p"] == pytest.approx(0.25)    # the best of 1 + 3 draws
+    assert null.loc[("specificity", "SST"), "p"] > 0.25                   # SST's own features are like its draws'
+    assert ctf.verdict(null, "specificity", "beats its draws").startswith("PV ")
+
+
+def test_features_are_named_by_the_scene_narrators_words_for_their_top_images_too():
+    labels = pd.DataFrame({"label": ["cat", "car"], "share": [1.0, 0.5]}, index=pd.Index([0, 1], name="feature"))
+    grids = np.zeros((4, 49, 2))
+    scene = pd.DataFrame({"place": ["in the centre", "in the centre", "on the left", "on the right"],
+                          "words": [["dimly lit"], ["dimly lit"], [], ["brightly lit"]]})
+    narrator = type("Scene", (), {"scene": lambda self, g: scene})()
+    named = ctf.with_scene_words(labels, {0: np.array([0, 1]), 1: np.array([2, 3])}, narrator, grids)
+    assert named.at[0, "scene words"] == "in the centre, dimly lit" and named.at[0, "words share"] == 1.0
+    assert named.at[1, "scene words"] == "on the left" and named.at[1, "words share"] == 0.5    # a tie: the stronger image
+    assert ctf.with_scene_words(labels, {}, None, grids) is labels

@@ -197,5 +197,4 @@ def test_the_ablation_sets_both_narrators_side_by_side_and_is_empty_without_a_sc
                                                  sources=None, session_id=1)
     assert empty.empty and narrations.empty and heldout.scene_word_ablation(objects, empty).empty
     assert "not measured" in heldout.scene_word_texts(heldout.scene_word_ablation(objects, empty))["scene_gain"]
-    assert population_encoders.scene_word_routes(None, {}, {}, None, None, None, None, stimulus="x", regime="y",
-                                                 train_config=None) == {}
+    assert population_encoders.scene_word_routes(None, {}, {}, None, None, stimulus="x", regime="y") == {}

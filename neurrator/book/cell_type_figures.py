@@ -235,21 +235,27 @@ def planted_routes_figure(routes: pd.DataFrame) -> None:
     if not len(routes):
         return
     plt = _plt()
-    rho = routes.pivot(index="planted", columns="route", values="ρ")
-    order = list(dict.fromkeys(routes["route"]))
-    rho = rho.loc[list(dict.fromkeys(routes["planted"])), order]
-    kept = routes.pivot(index="planted", columns="route", values="recovered").loc[rho.index, order]
+    order, codes = list(dict.fromkeys(routes["route"])), list(dict.fromkeys(routes["planted"]))
+    shown = routes["ρ"].astype(float)
+    leaning = routes["ρ"].isna() & routes.get("leaning (SD)", pd.Series(np.nan, index=routes.index)).notna()
+    if leaning.any():   # a route measured as a leaning (SD) rather than a ρ (chapter 07's dictionary)
+        shown = shown.fillna(routes["leaning (SD)"].astype(float))
+    wide = routes.assign(shown=shown, unit=np.where(leaning, " SD", ""))
+    rho = wide.pivot(index="planted", columns="route", values="shown").loc[codes, order]
+    unit = wide.pivot(index="planted", columns="route", values="unit").loc[codes, order]
+    kept = routes.pivot(index="planted", columns="route", values="recovered").loc[codes, order]
     fig, ax = plt.subplots(figsize=(W, 0.8 * len(rho) + 1.6))
     image = ax.imshow(rho.to_numpy(float), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
     for i in range(rho.shape[0]):
         for j in range(rho.shape[1]):
             value = rho.iat[i, j]
             if np.isfinite(value):
-                ax.text(j, i, f"{value:+.2f}" + (" ✓" if kept.iat[i, j] is True or kept.iat[i, j] == 1 else ""),
+                ax.text(j, i, f"{value:+.2f}{unit.iat[i, j]}" + (" ✓" if bool(kept.iat[i, j]) else ""),
                         ha="center", va="center", color="white" if abs(value) > 0.6 else "black")
     ax.set_xticks(range(len(order)), [_wrap(r, 14) for r in order])
     ax.set_yticks(range(len(rho)), rho.index)
-    ax.set_title("Planted code, route by route: clip-level Spearman ρ (✓ recovered)")
+    ax.set_title("Planted code, route by route: clip-level Spearman ρ" + (" or leaning (SD)" if leaning.any() else "")
+                 + " (✓ recovered)")
     fig.colorbar(image, ax=ax, label="ρ", shrink=0.8)
     plt.tight_layout()
     plt.show()

@@ -50,6 +50,9 @@ PHOTO_FOLDERS = (
 )
 #: the probe corpus's crops: the whole frame and 2 x 2 crops of 60 % of its side
 PROBE_SCALES = ((1.0, 1), (0.6, 2))
+#: photographs larger than this (pixels, longer side) are first reduced by a whole factor: a crop becomes a 608-pixel-wide
+#: frame, so a 1920-pixel photograph holds about three times the detail any crop keeps, and resizing it whole is slow
+PROBE_MAX_SIDE = 1280
 #: crop side as a fraction of the largest Allen-shaped crop, and the number of positions along each axis
 CROP_SCALES = ((1.0, 1), (0.75, 2), (0.5, 3), (0.35, 4))
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -162,7 +165,9 @@ def probe_corpus(scales: tuple[tuple[float, int], ...] = PROBE_SCALES,
     for name, package, licence, content, where in sources:
         if isinstance(where, Path):
             with Image.open(where) as opened:
-                image, file = np.asarray(opened.convert("L")), where.name
+                grey = opened.convert("L")
+                factor = max(1, -(-max(grey.size) // PROBE_MAX_SIDE))
+                image, file = np.asarray(grey.reduce(factor) if factor > 1 else grey), where.name
         else:
             image, file, licence = _load(*where)
             image = np.asarray(image)
@@ -175,7 +180,7 @@ def probe_corpus(scales: tuple[tuple[float, int], ...] = PROBE_SCALES,
 
 def probe_signature(scales: tuple[tuple[float, int], ...] = PROBE_SCALES) -> dict:
     """What identifies :func:`probe_corpus`'s frames without making them (an artifact made from it is keyed by this)."""
-    return {**packaged_signature(scales=scales, mirror=False),
+    return {**packaged_signature(scales=scales, mirror=False), "max side": PROBE_MAX_SIDE,
             "folders": [[package, metadata.version(package), module, folder] for package, module, folder, _ in PHOTO_FOLDERS]}
 
 

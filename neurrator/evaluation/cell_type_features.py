@@ -233,6 +233,9 @@ FAMILIES = {
     "Welch passes": ("Welch passes against the controls", "holm",
                      "each type's number of concepts passing q < 0.05 against its draws' in its place, the sum over "
                      "types against every assignment of draws to types (one-sided); n_eff: the draws"),
+    "specificity": ("specificity against the controls", "holm",
+                    "each type's median 'times more strongly' of its most specific features against its draws' in its "
+                    "place, the sum over types against every assignment of draws to types (one-sided); n_eff: the draws"),
     "leanings": ("the leanings against the controls", "holm",
                  "each carrier's leaning against its draws' in its place, the sum over carriers against every "
                  "assignment of draws (one-sided); n_eff: the draws"),
@@ -310,6 +313,32 @@ class FeatureProfiles:
         plays them."""
         return dictionary.unique_by_magnitude({t: self.tops[m] for t, m in assignment.items()})
 
+    def specificity_when_playing(self, assignment: Mapping[str, str]) -> dict[str, np.ndarray]:
+        """Each type's "times more strongly" per feature (:func:`dictionary.specificity`) when ``assignment`` (type ->
+        population) plays the types."""
+        return dictionary.specificity({t: self.table[m].to_numpy() for t, m in assignment.items()})
+
+    def specificity_statistic(self, assignment: Mapping[str, str], n: int) -> dict[str, float]:
+        """Each type's median "times more strongly" over its ``n`` most specific features."""
+        return {t: float(np.median(np.sort(r)[::-1][:n])) for t, r in self.specificity_when_playing(assignment).items()}
+
+    def specificity_versus_controls(self, n: int, seed: int = 0) -> pd.DataFrame:
+        """The cell types' :meth:`specificity_statistic` against their size-matched draws playing them (and all types
+        together); Holm over the table."""
+        table = pd.concat({"specificity": dictionary.control_null(lambda a: self.specificity_statistic(a, n), self.members,
+                                                                  "greater", seed=seed)}, names=["statistic", "population"])
+        return table.assign(**{"p (Holm)": inference.correct(table["p"].to_numpy(), "holm")})
+
+    def specific_table(self, labels: pd.DataFrame, n: int) -> pd.DataFrame:
+        """Each type's ``n`` most specific features (ranked by "times more strongly", as the paper ranks unique
+        features) with their corpus label and mean activation."""
+        ratios = self.specificity_when_playing(self.observed)
+        return pd.DataFrame([{"population": t, "rank": rank + 1, "feature": int(f),
+                              "times more strongly": ratios[t][f], "mean activation": self.table.at[int(f), t],
+                              "label": labels.at[int(f), "label"], "label share": round(labels.at[int(f), "share"], 2),
+                              **({"scene words": labels.at[int(f), "scene words"]} if "scene words" in labels else {})}
+                             for t in self.cell_types for rank, f in enumerate(dictionary.top_features(ratios[t], n))])
+
     def shared_within(self, members: Mapping[str, Sequence[str]]) -> dict[str, float]:
         """Each population's mean number of top-k features shared with the other populations of its type."""
         return {m: np.mean([len(np.intersect1d(self.tops[m], self.tops[o])) for o in ms if o != m]) if len(ms) > 1
@@ -353,6 +382,7 @@ class FeatureProfiles:
         return pd.DataFrame([{"population": t, "rank in top-k": int(np.flatnonzero(self.tops[t] == f)[0]) + 1,
                               "feature": int(f), "label": labels.at[int(f), "label"],
                               "label share": round(labels.at[int(f), "share"], 2),
+                              **({"scene words": labels.at[int(f), "scene words"]} if "scene words" in labels else {}),
                               "mean activation": self.table.at[int(f), t]}
                              for t in self.cell_types for f in self.unique.get(t, [])])
 
@@ -409,6 +439,30 @@ def planted_variables(layout, stimulus: str, cell_types: Sequence[str]) -> dict[
     return {t: info[PLANTED[t]].astype(float).to_numpy() for t in carriers}
 
 
+SAE_ROUTE = "dictionary of the masked query (unique features)"
+
+
+def with_dictionary_route(routes: pd.DataFrame, planted: pd.DataFrame, leaning_null: pd.DataFrame,
+                          alpha: float = 0.05) -> pd.DataFrame:
+    """Chapter 06's planted truth by route (:func:`cell_types.read_routes`) with this chapter's route added per
+    planted code: the carrier's unique features' leaning (SD) against its draws' (:meth:`FeatureProfiles.planted_truth`
+    and its ``leaning_null``; above the rest: above every draw's), all p Holm-corrected again as one family
+    (:func:`cell_types.correct_routes`)."""
+    from neurrator.evaluation import cell_types as chapter06
+
+    if not len(planted) or not len(routes):
+        return routes.assign(**{"leaning (SD)": np.nan})
+    carriers = planted["planted"].str.split(" → ").str[0]
+    rows = pd.DataFrame({"planted": planted["planted"], "route": SAE_ROUTE, "ρ": np.nan, "p": planted["p vs controls"],
+                         "other types ρ": "", "controls ρ (max)": np.nan, "distinct sentences": np.nan,
+                         "above the rest": planted["leaning (SD)"].to_numpy() > leaning_null.loc[carriers, "control max"].to_numpy(),
+                         "leaning (SD)": planted["leaning (SD)"]})
+    table = pd.concat([routes.assign(**{"leaning (SD)": np.nan}), rows], ignore_index=True)
+    order = {code: k for k, code in enumerate(dict.fromkeys(routes["planted"]))}
+    table = table[table["planted"].isin(order)].sort_values("planted", key=lambda c: c.map(order), kind="stable")
+    return chapter06.correct_routes(table.reset_index(drop=True), alpha)
+
+
 def planted_verdict(row: Mapping) -> str:
     """Prose for one row of :meth:`FeatureProfiles.planted_truth`'s table."""
     text = (f"{row['planted']} is {'recovered' if row['recovered'] else 'not recovered'} (unique features' mean "
@@ -433,6 +487,19 @@ def corpus_labels(backend, corpus_grids: np.ndarray, corpus_frames: np.ndarray, 
     class_names = imagenet_class_names()
     prompts = image_text_model.encode([f"a photo of a {name}" for name in class_names])
     return [class_names[i] for i in (image_text_model.encode_images(corpus_frames) @ prompts.T).argmax(1)]
+
+
+def with_scene_words(labels: pd.DataFrame, feature_images: Mapping[int, np.ndarray], scene_backend,
+                     corpus_grids: np.ndarray) -> pd.DataFrame:
+    """``labels`` (by feature) with the scene narrator's words for each feature's top corpus images: where the named
+    object sits and the lighting words most of them get (``scene words``, ``words share``). Unchanged without a
+    scene narrator (the paper's LLaVA)."""
+    if scene_backend is None:
+        return labels
+    scene = scene_backend.scene(corpus_grids)
+    words = [", ".join([place, *said]) for place, said in zip(scene["place"], scene["words"])]
+    named = dictionary.feature_labels(feature_images, words).set_index("feature")
+    return labels.join(named[["label", "share"]].rename(columns={"label": "scene words", "share": "words share"}))
 
 
 def stability_table(codes: Mapping[str, np.ndarray], frames: np.ndarray, cell_types: Sequence[str],

@@ -400,7 +400,7 @@ def planted_truth(info: pd.DataFrame | None, movie: pd.DataFrame, axes: pd.DataF
 
 
 ROUTE_COLUMNS = ["planted", "route", "frames", "clips (n_eff)", "ρ", "p", "q", "recovered", "other types ρ", "controls ρ (max)",
-                 "distinct sentences"]
+                 "distinct sentences", "above the rest"]
 ROUTES_TEST = "the planted-truth test of each route (spikes: the population's mean z-scored activity)"
 
 
@@ -426,10 +426,37 @@ def planted_routes(routes: Mapping[str, pd.DataFrame], alpha: float = PLANTED_AL
                          "ρ": r["carrier ρ"],
                          "p": r["carrier p"], "other types ρ": r["other types ρ"], "controls ρ (max)": r["controls ρ (max)"],
                          "above": bool(r["above the rest"]), "distinct sentences": r["distinct sentences"]})
-    table = pd.DataFrame(rows, columns=[c for c in ROUTE_COLUMNS if c not in ("q", "recovered")] + ["above"])
+    table = pd.DataFrame(rows, columns=[c for c in ROUTE_COLUMNS if c not in ("q", "recovered", "above the rest")] + ["above"])
+    return correct_routes(table.rename(columns={"above": "above the rest"}), alpha)
+
+
+def correct_routes(table: pd.DataFrame, alpha: float = PLANTED_ALPHA, value: str = "ρ") -> pd.DataFrame:
+    """Holm over every p of a routes table (one family), and ``recovered``: q < ``alpha``, the route's value (ρ,
+    or where it has none its ``leaning (SD)``) above 0 and above the rest. Used again when a later chapter adds a route."""
+    table = table.copy()
     table["q"] = inference.correct(table["p"].to_numpy(float), "holm") if len(table) else []
-    table["recovered"] = (table["q"] < alpha) & (table["ρ"] > 0) & table["above"].astype(bool)
-    return table[ROUTE_COLUMNS]
+    shown = table[value].astype(float)
+    if "leaning (SD)" in table:
+        shown = shown.fillna(table["leaning (SD)"].astype(float))
+    table["recovered"] = (table["q"] < alpha) & (shown > 0) & table["above the rest"].astype(bool)
+    return table[[c for c in ROUTE_COLUMNS if c in table] + [c for c in table if c not in ROUTE_COLUMNS]]
+
+
+def write_routes(path, routes: pd.DataFrame, params: Mapping | None = None, made_by: str = MADE_BY) -> None:
+    """Chapter 06's planted truth by route, for chapter 07 to add the dictionary's route to."""
+    from neurrator.artifacts import write_artifact
+
+    write_artifact(path, lambda tmp: routes.to_csv(tmp, index=False), made_by=made_by, params=dict(params or {}))
+
+
+def read_routes(path) -> pd.DataFrame:
+    """:func:`write_routes`' table (a missing or partial one names chapter 06)."""
+    from neurrator.artifacts import check_artifact
+
+    check_artifact(path, made_by=MADE_BY)
+    return pd.read_csv(path, keep_default_na=False, na_values={c: ["", "nan", "NaN"] for c in
+                                                               ("ρ", "p", "q", "controls ρ (max)", "distinct sentences",
+                                                                "frames", "clips (n_eff)")})
 
 
 def route_notes(table: pd.DataFrame) -> str:
@@ -444,10 +471,11 @@ def route_verdict(table: pd.DataFrame) -> str:
         return "not tested: the paper profile has no planted truth"
     lines = []
     for code, rows in table.groupby("planted", sort=False):
-        steps = ", ".join(f"{r['route']} {r['ρ']:+.2f} {'✓' if r['recovered'] else '✗'}"
+        steps = ", ".join(f"{r['route']} " + (f"{r['ρ']:+.2f}" if pd.notna(r["ρ"]) else f"leaning {r['leaning (SD)']:+.2f} SD")
+                          + f" {'✓' if r['recovered'] else '✗'}"
                           + (f" ({int(r['distinct sentences'])} sentences)" if pd.notna(r["distinct sentences"]) else "")
                           for _, r in rows.iterrows())
-        kept = rows["recovered"].to_numpy(bool)
+        kept = rows["recovered"].astype(bool).to_numpy()
         if kept.all():
             end = "kept on every route"
         elif not kept[0]:

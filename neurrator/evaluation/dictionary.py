@@ -74,6 +74,23 @@ def unique_by_magnitude(tops: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]
     return out
 
 
+def specificity(profiles: Mapping[str, np.ndarray], floor_fraction: float = 0.01) -> dict[str, np.ndarray]:
+    """Per population, how many times more strongly each feature fires in it than in any other population: its
+    mean activation there over its largest mean activation elsewhere (the paper's statistic). Activations below
+    ``floor_fraction`` of the largest in the table count as that floor, so a feature nearly silent everywhere
+    has no large ratio; a feature silent in the population has 0."""
+    if len(profiles) < 2:
+        raise ValueError("specificity compares at least two populations")
+    names = list(profiles)
+    table = np.stack([np.asarray(profiles[n], dtype=np.float64) for n in names])
+    floor = max(floor_fraction * float(table.max()), np.finfo(np.float64).tiny)
+    out = {}
+    for i, name in enumerate(names):
+        others = np.delete(table, i, axis=0).max(0)
+        out[name] = np.where(table[i] > 0, np.maximum(table[i], floor) / np.maximum(others, floor), 0.0)
+    return out
+
+
 def top_k_blocks(codes: Mapping[str, np.ndarray], frames: Sequence[int], k: int) -> inference.Blocks:
     """Blocks of consecutive movie frames for the test bins (rows) shown at ``frames``, one structure for every
     population (they share the bins). Per population the length is measured by :func:`inference.frame_blocks`
