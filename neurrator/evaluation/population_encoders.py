@@ -17,7 +17,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from neurrator.artifacts import array_digest as digest, sha256_file
+from neurrator.artifacts import array_digest as digest
 from neurrator.evaluation import scaling
 
 MADE_BY = "06_cell_types"
@@ -80,14 +80,12 @@ def narrate_own_encoders(populations: Mapping[str, np.ndarray], controls: Mappin
                          binned, split, *, layout, stimulus: str, regime: str, train_config, backend, sbert_model,
                          narrator: str, sbert: str, windows_per_frame: int | None = 2, n_controls: int = OWN_CONTROLS,
                          epochs: int = OWN_EPOCHS, population: str = "pan_session", seed: int = 0, batch_size: int = 32,
-                         retrain: bool = False, made_by: str = MADE_BY, progress: bool = True,
-                         references: Mapping[int, str] | None = None, sweep: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                         retrain: bool = False, made_by: str = MADE_BY, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Each population and its first ``n_controls`` control draws get an own encoder (:func:`fit_own_encoder`,
     starting from ``decoder``, the ``population`` encoder of ``regime``), which narrates its held-out windows
     (``windows_per_frame`` per frame). Returns the narrations (the columns of
     :func:`~neurrator.evaluation.cell_types.narrate_populations`) and one row per encoder: its epochs, validation
-    patch cosine and training seconds. ``references``: the narrator's own reference per frame (None: chapter 02's
-    captions); ``sweep``: the folder of the narration tables (None: ``cell_types_own_<stimulus>_<regime>``)."""
+    patch cosine and training seconds."""
     from tqdm import tqdm
 
     from neurrator.data.windows import sample_per_frame
@@ -96,10 +94,8 @@ def narrate_own_encoders(populations: Mapping[str, np.ndarray], controls: Mappin
 
     store = PatchTargetStore(layout.targets)
     targets = store.open(stimulus)
-    references = captions.read_captions(layout.captions(stimulus)) if references is None else references
     inputs = scaling.scoring_inputs(backend=backend, sbert_model=sbert_model, targets=targets, batch_size=batch_size,
-                                    references=references)
-    sweep = sweep or f"cell_types_own_{stimulus}_{regime}"
+                                    references=captions.read_captions(layout.captions(stimulus)))
     schedule = own_schedule(train_config, epochs)
     tables, fits = [], []
     draws = population_draws(populations, controls, n_controls)
@@ -115,7 +111,7 @@ def narrate_own_encoders(populations: Mapping[str, np.ndarray], controls: Mappin
                                 narrator=narrator, sbert=sbert)
         point = scaling.SweepPoint(label, len(columns), draw)
         tables.append(scaling.run_point(point, np.arange(len(columns)), decoder=own, windows=test, seed=seed, key=key,
-                                        path=layout.sweep_point(sweep, point.name),
+                                        path=layout.sweep_point(f"cell_types_own_{stimulus}_{regime}", point.name),
                                         made_by=made_by, **inputs)
                       .rename(columns={"pool": "population"}).assign(cell_type=cell_type))
         history = own.history_
