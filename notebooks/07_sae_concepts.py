@@ -94,11 +94,12 @@ started = time.perf_counter()
 # %% [markdown]
 # ## 1. A labelling corpus that is never shown
 # A feature is named by the images that activate it most, so those images must never have been
-# stimuli. On the `demo` profile the corpus is photographs and micrographs that ship inside registry
-# packages and that the demo world does not use, each cut into overlapping crops at four scales and
-# mirrored; on the `paper` profile it is a local folder of images (`corpus_dir`; the paper uses 1000
-# ImageNet-1k validation images). Every image becomes a grayscale frame of the stimulus size, as the
-# stimuli are, and passes the same frozen vision tower as the stimuli.
+# stimuli. On the `demo` profile the corpus is every photograph and micrograph we found inside registry
+# packages that the demo world does not use (objects, animals, landscapes, rooms), each as the whole frame and
+# 2 × 2 overlapping crops of 60 % of its side; a folder of your own replaces it (`corpus_dir`, one frame per
+# image; the paper uses 1000 ImageNet-1k validation images, and registries ship no such number of
+# photographs). Every image becomes a grayscale frame of the stimulus size, as the stimuli are, and passes
+# the same frozen vision tower as the stimuli.
 
 # %% tags=["hide-input"] mystnb={"code_prompt_show": "Loading the corpus and computing its patch tokens"}
 corpus_frames, corpus_table = corpus.load_corpus(profile, corpus_dir, corpus_limit)
@@ -109,11 +110,14 @@ stimulus_tokens = cell_type_features.stimulus_grids(store, sae_stimuli, backend_
 t0 = time.perf_counter()
 corpus_grids = backend.compute_targets(corpus_frames)
 timings["corpus tokens"] = time.perf_counter() - t0
-print(f"{len(corpus_frames)} corpus images from {corpus_table['image'].nunique()} sources -> "
+print(f"{len(corpus_frames)} corpus frames from {corpus_table['image'].nunique()} distinct images -> "
       f"{corpus_grids.shape[0] * corpus_grids.shape[1]:,} patch tokens of dimension {corpus_grids.shape[2]}")
 
 # %% tags=["nbval-check-output"]
-tables.show(corpus.source_table(corpus_table).head(20), caption="The corpus's source images")
+tables.show(corpus.package_table(corpus_table), caption="Where the corpus's images come from: distinct images, crops and licence per package")
+
+# %% tags=["nbval-check-output"]
+tables.show(corpus.source_table(corpus_table).head(12), caption="The first of the corpus's source images")
 
 # %%
 sae_figures.corpus_examples(corpus_frames, corpus_table)
@@ -124,7 +128,7 @@ glue("n_sources", corpus_table["image"].nunique(), display=False)
 glue("sae_stimuli_text", " and ".join(s.replace("_", " ") for s in sae_stimuli), display=False)
 
 # %% [markdown]
-# **Takeaway:** the corpus has {glue:text}`n_corpus` images from {glue:text}`n_sources` sources, none
+# **Takeaway:** the corpus has {glue:text}`n_corpus` frames from {glue:text}`n_sources` distinct images, none
 # of which the mice saw.
 
 # %% [markdown]

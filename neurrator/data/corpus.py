@@ -4,10 +4,10 @@ A feature of a dictionary learned on patch tokens is named by the corpus images 
 so the corpus must be disjoint from the stimuli (a feature named by a stimulus frame would be named by
 the very thing it is tested on).
 
-- ``demo``: :func:`packaged_corpus`, photographs and micrographs that ship inside registry packages and
-  that the demo world does not use (:data:`CORPUS_IMAGES`; the world's own are
-  :data:`neurrator.world.images.PHOTOGRAPHS`), each cut into overlapping crops at several scales and
-  mirrored, which gives a few hundred images;
+- ``demo``: :func:`packaged_corpus`, the photographs and micrographs that ship inside registry packages and
+  that the demo world does not use (:data:`CORPUS_IMAGES` and the folders of :data:`PHOTO_FOLDERS`; the world's own
+  are :data:`neurrator.world.images.PHOTOGRAPHS`), each cut into the whole frame and a few overlapping crops;
+  a folder of the user's (``corpus_dir``) replaces it;
 - ``paper``: :func:`folder_corpus`, a local folder of images (the paper: 1000 ImageNet-1k validation
   images), one frame per image.
 
@@ -101,26 +101,48 @@ def crop_boxes(height: int, width: int, shape: tuple[int, int] = ALLEN_FRAME_SHA
     return boxes
 
 
-def packaged_corpus(names: tuple[str, ...] | None = None, scales: tuple[tuple[float, int], ...] = CROP_SCALES,
-                    mirror: bool = True, shape: tuple[int, int] = ALLEN_FRAME_SHAPE) -> tuple[np.ndarray, pd.DataFrame]:
-    """The demo corpus: frames ``(N, H, W)`` uint8 and one row per crop (image, source, licence, box, mirrored)."""
-    chosen = [c for c in CORPUS_IMAGES if names is None or c[0] in names]
-    unknown = set(names or ()) - {c[0] for c in chosen}
+def _sources() -> list[tuple[str, str, str | None, str, object]]:
+    """``(name, package with version, licence or None, what it shows, where)`` of every packaged corpus photograph:
+    :data:`CORPUS_IMAGES` (``where``: ``(package, loader)``), then :data:`PHOTO_FOLDERS`' files (``where``: a path)."""
+    return [(name, f"{package} {metadata.version(package)}", None, content, (package, loader))
+            for name, package, loader, content in CORPUS_IMAGES] + folder_photographs()
+
+
+def _read_source(where) -> tuple[np.ndarray, str, str | None]:
+    """``(image, file, licence or None)`` of one :func:`_sources` entry; a folder photograph larger than
+    :data:`PROBE_MAX_SIDE` is reduced by a whole factor first."""
+    if not isinstance(where, Path):
+        image, file, licence = _load(*where)
+        return np.asarray(image), file, licence
+    from PIL import Image
+
+    with Image.open(where) as opened:
+        grey = opened.convert("L")
+        factor = max(1, -(-max(grey.size) // PROBE_MAX_SIDE))
+        return np.asarray(grey.reduce(factor) if factor > 1 else grey), where.name, None
+
+
+def packaged_corpus(names: tuple[str, ...] | None = None, scales: tuple[tuple[float, int], ...] = PROBE_SCALES,
+                    mirror: bool = False, shape: tuple[int, int] = ALLEN_FRAME_SHAPE) -> tuple[np.ndarray, pd.DataFrame]:
+    """The demo corpus: every packaged photograph (:func:`_sources`; ``names``: only these), cut into ``scales`` crops
+    (and mirrored if ``mirror``), as grey-scale Allen frames ``(N, H, W)`` uint8; one row per crop (``image``: its
+    source photograph, the unit a probe is validated on; source, licence, box, mirrored)."""
+    sources = [s for s in _sources() if names is None or s[0] in names]
+    unknown = set(names or ()) - {s[0] for s in sources}
     if unknown:
-        raise ValueError(f"unknown corpus image(s) {sorted(unknown)}; available: {[c[0] for c in CORPUS_IMAGES]}")
-    shown = {loader for _, _, loader in PHOTOGRAPHS} & {c[2] for c in chosen}
+        raise ValueError(f"unknown corpus image(s) {sorted(unknown)}; available: {[s[0] for s in _sources()]}")
+    shown = {loader for _, _, loader in PHOTOGRAPHS} & {c[2] for c in CORPUS_IMAGES if names is None or c[0] in names}
     if shown:   # a guard, should the world's photographs ever grow
         raise ValueError(f"corpus image(s) {sorted(shown)} are also demo-world stimuli: the corpus must never be shown")
     frames, rows = [], []
-    for name, package, loader, content in chosen:
-        image, file, licence = _load(package, loader)
-        image = np.asarray(image)
+    for name, package, licence, content, where in sources:
+        image, file, read_licence = _read_source(where)
         for scale, top, left, h, w in crop_boxes(*image.shape[:2], shape=shape, scales=scales):
             crop = to_allen_frame(image[top:top + h, left:left + w], shape)
             for mirrored in (False, True) if mirror else (False,):
                 frames.append(crop[:, ::-1] if mirrored else crop)
-                rows.append({"image": name, "content": content, "package": f"{package} {metadata.version(package)}",
-                             "file": file, "licence": licence, "scale": scale, "top": top, "left": left,
+                rows.append({"image": name, "content": content, "package": package, "file": file,
+                             "licence": licence or read_licence, "scale": scale, "top": top, "left": left,
                              "mirrored": mirrored})
     return np.ascontiguousarray(np.stack(frames)), pd.DataFrame(rows).rename_axis("corpus_image")
 
@@ -154,43 +176,26 @@ def folder_photographs() -> list[tuple[str, str, str, str, Path]]:
 
 def probe_corpus(scales: tuple[tuple[float, int], ...] = PROBE_SCALES,
                  shape: tuple[int, int] = ALLEN_FRAME_SHAPE) -> tuple[np.ndarray, pd.DataFrame]:
-    """The scene narrator's probe corpus: every :data:`CORPUS_IMAGES` image and every :data:`PHOTO_FOLDERS`
-    photograph, cut into ``scales`` crops (not mirrored: a mirror image has the same brightness and contrast), as
-    grey-scale Allen frames; one row per crop (``image``: its source, the unit a probe is validated on)."""
-    from PIL import Image
-
-    sources = [(name, f"{package} {metadata.version(package)}", None, content, (package, loader))
-               for name, package, loader, content in CORPUS_IMAGES] + folder_photographs()
-    frames, rows = [], []
-    for name, package, licence, content, where in sources:
-        if isinstance(where, Path):
-            with Image.open(where) as opened:
-                grey = opened.convert("L")
-                factor = max(1, -(-max(grey.size) // PROBE_MAX_SIDE))
-                image, file = np.asarray(grey.reduce(factor) if factor > 1 else grey), where.name
-        else:
-            image, file, licence = _load(*where)
-            image = np.asarray(image)
-        for scale, top, left, h, w in crop_boxes(*image.shape[:2], shape=shape, scales=scales):
-            frames.append(to_allen_frame(image[top:top + h, left:left + w], shape))
-            rows.append({"image": name, "content": content, "package": package, "file": file, "licence": licence,
-                         "scale": scale, "top": top, "left": left})
-    return np.ascontiguousarray(np.stack(frames)), pd.DataFrame(rows).rename_axis("corpus_image")
+    """The scene narrator's probe corpus: :func:`packaged_corpus` unmirrored (a mirror image has the same brightness
+    and contrast)."""
+    return packaged_corpus(scales=scales, mirror=False, shape=shape)
 
 
 def probe_signature(scales: tuple[tuple[float, int], ...] = PROBE_SCALES) -> dict:
     """What identifies :func:`probe_corpus`'s frames without making them (an artifact made from it is keyed by this)."""
-    return {**packaged_signature(scales=scales, mirror=False), "max side": PROBE_MAX_SIDE,
-            "folders": [[package, metadata.version(package), module, folder] for package, module, folder, _ in PHOTO_FOLDERS]}
+    return packaged_signature(scales=scales, mirror=False)
 
 
-def packaged_signature(names: tuple[str, ...] | None = None, scales: tuple[tuple[float, int], ...] = CROP_SCALES,
-                       mirror: bool = True) -> dict:
-    """What identifies :func:`packaged_corpus`'s frames without making them: its images, their packages' versions,
-    the crop scales and mirroring (an artifact made from the corpus is keyed by this)."""
+def packaged_signature(names: tuple[str, ...] | None = None, scales: tuple[tuple[float, int], ...] = PROBE_SCALES,
+                       mirror: bool = False) -> dict:
+    """What identifies :func:`packaged_corpus`'s frames without making them: its images and folders, their packages'
+    versions, the crop scales, mirroring and size limit (an artifact made from the corpus is keyed by this)."""
     chosen = [c for c in CORPUS_IMAGES if names is None or c[0] in names]
-    return {"images": [[name, f"{package} {metadata.version(package)}", loader] for name, package, loader, _ in chosen],
-            "scales": [list(s) for s in scales], "mirror": bool(mirror), "shape": list(ALLEN_FRAME_SHAPE)}
+    signature = {"images": [[name, f"{package} {metadata.version(package)}", loader] for name, package, loader, _ in chosen],
+                 "scales": [list(s) for s in scales], "mirror": bool(mirror), "shape": list(ALLEN_FRAME_SHAPE),
+                 "max side": PROBE_MAX_SIDE,
+                 "folders": [[package, metadata.version(package), module, folder] for package, module, folder, _ in PHOTO_FOLDERS]}
+    return signature if names is None else {**signature, "names": sorted(names)}
 
 
 def folder_corpus(folder: str | os.PathLike | None, limit: int | None = None,
@@ -224,6 +229,16 @@ def load_corpus(profile: str, corpus_dir: str | os.PathLike | None = None, limit
         frames, table = packaged_corpus()
         return (frames[:limit], table.iloc[:limit]) if limit else (frames, table)
     return folder_corpus(corpus_dir, limit)
+
+
+def package_table(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per package (or folder) of a corpus table (:func:`load_corpus`): how many distinct images and crops it
+    gave and its licence note, cut to 90 characters."""
+    table = table.assign(package=table["package"] if "package" in table else "the given folder",
+                         licence=table["licence"].astype(str) if "licence" in table else "as the folder's owner states")
+    return (table.groupby("package", sort=False)
+            .agg(images=("image", "nunique"), crops=("image", "size"), licence=("licence", "first"))
+            .assign(licence=lambda t: t["licence"].str.slice(0, 90)))
 
 
 def source_table(table: pd.DataFrame) -> pd.DataFrame:
