@@ -13,19 +13,12 @@ import argparse
 import platform
 import time
 
-import numpy as np
-import pandas as pd
-
 from measure import save
 
-from neurrator.data import allen, splits
-from neurrator.data.binning import BinnedStimulus, frame_rates
 from neurrator.evaluation import linear_ceiling
-from neurrator.evaluation.scaling import pool_columns
+from neurrator.evaluation.linear_ceiling import POOLS
 from neurrator.layout import DataLayout
-from neurrator.vlm.targets import PatchTargetStore
 
-POOLS = ("LGd", "VISp", "higher visual", "hippocampus", "all")
 REGIMES = ("sparse_random", "contiguous_middle", "front_only")
 
 
@@ -37,22 +30,15 @@ def main() -> None:
     args = parser.parse_args()
     layout = DataLayout.resolve(args.data_dir, args.profile)
     session = layout.trained_session()
-    binned = BinnedStimulus.of_session(layout, session, args.stimulus)
-    rates = frame_rates(binned)
-    grids = PatchTargetStore(layout.targets).open(args.stimulus).rows(np.arange(len(rates)))
-    regions = allen.read_recording(layout.recording(session)).units["region"]
-    units = pd.DataFrame({"region": regions.reindex(binned.unit_ids).to_numpy(), "column": np.arange(len(binned.unit_ids))})
-    pools = {pool: pool_columns(units, pool) for pool in POOLS}
-    held_out = {regime: splits.read_split(layout.split(session, args.stimulus, regime), made_by="03_train").held_out
-                for regime in REGIMES}
     started = time.perf_counter()
-    table = linear_ceiling.ceiling_table(rates, grids, {p: c for p, c in pools.items() if len(c)}, held_out=held_out)
+    table = linear_ceiling.session_ceiling(layout, session, args.stimulus, POOLS, REGIMES)
     seconds = time.perf_counter() - started
     print(table.to_string())
     print(f"{seconds:.0f} s")
     save("linear_ceiling", {
         "what": "ridge from trial-averaged responses of each region pool to the target grid, by split",
-        "session": int(session), "stimulus": args.stimulus, "frames": int(len(rates)), "seconds": round(seconds, 1),
+        "session": int(session), "stimulus": args.stimulus, "frames": int(table["test frames"].max()),
+        "seconds": round(seconds, 1),
         "machine": platform.processor() or platform.machine(),
         "rows": {f"{pool} / {split}": row for (pool, split), row in table.to_dict("index").items()}})
 

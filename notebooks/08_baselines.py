@@ -21,7 +21,8 @@
 # 3. how they compare at the level of embeddings, with and without an exclusion zone around the true
 #    frame, the control for a movie's temporal autocorrelation (Table A2);
 # 4. how well each identifies the frame in held-out repeats, over several sessions (Table A3);
-# 5. what each costs to fit, and how the demo's ordering compares with the paper's.
+# 5. what each costs to fit, and how the demo's ordering compares with the paper's;
+# 6. how much of the targets any linear read-out gets between training frames and in new blocks.
 #
 # ## Prerequisites
 # - Chapter 03 (the encoders, their splits and the retrieval variant) and chapter 04 (the encoder's
@@ -33,6 +34,7 @@ data_dir = None                   # None: $NEURRATOR_DATA, else ./data at the pr
 seed = 0
 session_id = None                 # None: the session chapter 03 trained on
 stimulus = "natural_movie_one"
+ceiling_folds = 10                # the linear ceiling: folds of random frames, and contiguous blocks
 regimes = ["sparse_random", "contiguous_middle", "front_only"]   # chapter 03's encoders of these regimes
 train_options = {}                # as chapter 03: overrides of the profile's preset (the MLP trains with the same)
 retrain = False                   # True: train the MLP again even when a finished checkpoint exists
@@ -61,7 +63,7 @@ from neurrator import profiles
 from neurrator.book import baseline_figures, environment, learning_curve, plotting, repro, tables
 from neurrator.data import allen
 from neurrator.data.binning import BinnedStimulus
-from neurrator.evaluation import baseline_steps as steps, results
+from neurrator.evaluation import baseline_steps as steps, linear_ceiling, results
 from neurrator.layout import DataLayout
 from neurrator.models.baselines import BaselineRecipe
 from neurrator.models.objectives import pooled_targets
@@ -313,8 +315,45 @@ tables.show(steps.against_paper(table_a1, table_a2, regime, order), digits=3,
 # %% [markdown]
 # **Takeaway:** ordered by held-out SBERT in this run: {glue:text}`ordering_text`.
 
+# %% [markdown]
+# ## 7. The linear ceiling: interpolation against extrapolation
+# How much of the target grid does *any* linear read-out get from these units? A ridge regression from each
+# region pool's trial-averaged response to every frame (all repeats, so most noise is averaged out) to the
+# frame's target grid, cross-validated two ways: {glue:text}`ceiling_folds` folds of frames drawn at random (each
+# test frame has its neighbours in training: interpolation) and as many contiguous blocks (the test content is new:
+# extrapolation), and on each held-out regime's own split (`neurrator.evaluation.linear_ceiling`; the same
+# code runs on a real session). R² is against the training-mean grid; the black ticks give that grid's
+# patch cosine, what every decoder gets for free.
+
+# %% tags=["hide-input"] mystnb={"code_prompt_show": "Ridge from each pool's trial-averaged rates, by split"}
+t0 = time.perf_counter()
+ceiling = linear_ceiling.session_ceiling(layout, session_id, stimulus, regimes=regimes, n_folds=ceiling_folds, seed=seed)
+timings["linear ceiling"] = time.perf_counter() - t0
+
+# %%
+wide_ceiling = linear_ceiling.ceiling_wide(ceiling)
+tables.show(wide_ceiling, [c for c in wide_ceiling.columns if c.startswith("R²")] + ["units"], digits=2,
+            caption=f"The linear ceiling of session {session_id}: R² per region pool and split (the patch cosines and the "
+                    "training-mean grid's are in the full table and the figure)")
+
+# %%
+baseline_figures.linear_ceiling(ceiling)
+
 # %% tags=["remove-input"]
-results.record(layout, CHAPTER, steps.headline(table_a1, table_a2, a3, exclusion_frames))
+for name, value in linear_ceiling.ceiling_texts(ceiling).items():
+    glue(name, value, display=False)
+glue("ceiling_folds", ceiling_folds, display=False)
+
+# %% [markdown]
+# **Takeaway:** between training frames a linear read-out of all {glue:text}`ceiling_units` units gets
+# {glue:text}`ceiling_random`; in a new block of the movie {glue:text}`ceiling_blocks`, against
+# {glue:text}`ceiling_mean_grid` for the training-mean grid. Every visual pool shows the same gap, whatever its
+# planted code, so the ridge and neighbour baselines' strength on sparse random is interpolation between
+# near-identical frames, not a code that hands them the targets.
+
+# %% tags=["remove-input"]
+results.record(layout, CHAPTER, {**steps.headline(table_a1, table_a2, a3, exclusion_frames),
+                                 "Linear ceiling": linear_ceiling.ceiling_record(ceiling)})
 timings["whole chapter"] = time.perf_counter() - started
 pd.Series(timings, name="seconds").round(0).to_frame()
 
@@ -327,6 +366,8 @@ pd.Series(timings, name="seconds").round(0).to_frame()
 # - **Retrieval (Table A2):** {glue:text}`a2_text`; {glue:text}`lookup_text`, and where the held-out frames form
 #   a block the neighbours are far away ({glue:text}`lookup_blocks`).
 # - **Frame identification in held-out repeats (Table A3):** {glue:text}`a3_text`.
+# - **The linear ceiling:** between training frames {glue:text}`ceiling_random`, in new blocks
+#   {glue:text}`ceiling_blocks`: linear read-outs interpolate, they do not extrapolate.
 # - Against the paper, the demo's floor ({glue:text}`floor_sparse`) and its near-linear visual codes explain why its
 #   ordering differs; the paper profile runs the same comparison on the Allen data.
 #

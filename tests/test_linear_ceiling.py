@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from neurrator.book import tables
 from neurrator.evaluation import linear_ceiling
 
 
@@ -68,3 +69,26 @@ def test_table_pools_schemes_and_held_out_splits():
     rates[3, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         linear_ceiling.ceiling(rates, grids, linear_ceiling.fold_labels(len(rates), "random folds", 6))
+
+
+def test_the_book_words_and_record_come_from_the_table():
+    rates, grids = smooth_world()
+    table = linear_ceiling.ceiling_table(rates, grids, {"all": np.arange(40)}, n_folds=6)
+    texts = linear_ceiling.ceiling_texts(table)
+    shown = tables.tidy(linear_ceiling.ceiling_wide(table))            # the text says what the table shows
+    assert texts["ceiling_random"] == (f"R² {shown.loc['all', 'R² random folds']:.2f} "
+                                       f"(patch cosine {shown.loc['all', 'patch cosine random folds']:.2f})")
+    assert linear_ceiling.ceiling_texts(table.assign(r2=0.665))["ceiling_random"].startswith("R² 0.66 ")
+    assert texts["ceiling_units"] == "40" and texts["ceiling_random"] != texts["ceiling_blocks"]
+    record = linear_ceiling.ceiling_record(table)
+    assert record["rows"]["all / contiguous blocks"]["r2"] == table.loc[("all", "contiguous blocks"), "r2"]
+    assert set(record["tolerances"]) == {"r2", "patch cosine", "mean-grid cosine", "test frames", "units"}
+
+
+def test_the_wide_table_has_a_row_per_pool_and_a_column_per_measure_and_split():
+    rates, grids = smooth_world()
+    table = linear_ceiling.ceiling_table(rates, grids, {"half": np.arange(20), "all": np.arange(40)}, n_folds=6)
+    wide = linear_ceiling.ceiling_wide(table)
+    assert list(wide.index) == ["half", "all"] and wide.loc["half", "units"] == 20
+    assert wide.loc["all", "R² contiguous blocks"] == table.loc[("all", "contiguous blocks"), "r2"]
+    assert wide.columns[0] == "R² random folds" and "patch cosine contiguous blocks" in wide.columns

