@@ -53,8 +53,8 @@ from neurrator import profiles
 from neurrator.book import plotting, preprocessing_figures, tables
 from neurrator.data import allen, optotagging, preprocessing, splits
 from neurrator.data.pseudomice import build_pseudo_mouse
+from neurrator.evaluation import calibration
 from neurrator.layout import DataLayout
-from neurrator.world import calibration
 from neurrator.world.simulate import SIMULATED_SESSION_IDS, WorldConfig, ensure_world, load_ground_truth
 
 plotting.set_theme()
@@ -215,7 +215,7 @@ published = calibration.published_table(unit_stats)
 tables.show(published[["regions", "simulated units", "simulated", "95% interval", "published", "published n", "verdict", "source"]],
             caption="Published values for real Allen Neuropixels units beside the simulated units of the same regions "
                     "(95% interval: Wilson over units for a fraction, bootstrap over units for a mean); every quote "
-                    "is in neurrator.world.calibration.PUBLISHED")
+                    "is in neurrator.evaluation.calibration.PUBLISHED")
 
 # %%
 preprocessing_figures.calibration_figure(unit_stats, published)

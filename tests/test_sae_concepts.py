@@ -76,6 +76,9 @@ def test_the_folder_corpus_reads_sorted_images_and_says_what_is_wrong(tmp_path):
     (tmp_path / "notes.txt").write_text("not an image")
     frames, table = corpus.folder_corpus(tmp_path, limit=2)
     assert frames.shape == (2, *ALLEN_FRAME_SHAPE) and table["image"].tolist() == ["a", "b"]
+    # the demo profile reads the user's folder too, in place of the packaged photographs
+    frames, table = corpus.load_corpus("demo", tmp_path)
+    assert len(frames) == 3 and corpus.package_table(table).index.tolist() == ["the given folder"]
 
 
 # ----------------------------------------------------------------------------- dictionary

@@ -1,5 +1,5 @@
 """Per-unit statistics (neurrator.data.unit_statistics) and the calibration against published values
-(neurrator.world.calibration), on small synthetic sessions whose answers are known."""
+(neurrator.evaluation.calibration), on small synthetic sessions whose answers are known."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from neurrator.data import unit_statistics as us
 from neurrator.data.recording import Recording
-from neurrator.world import calibration
+from neurrator.evaluation import calibration
 
 FRAME_S = 1 / 30
 N_FRAMES, N_REPEATS, N_SCENES, SCENE_REPEATS = 300, 6, 10, 8
