@@ -63,6 +63,8 @@ def test_reliability_separates_a_movie_locked_unit_from_the_same_rate_unlocked(s
     assert abs(stats.loc[2, "reliability_movie"]) < 0.2 and not stats.loc[2, "responsive"]
     assert not stats.loc[3, "responsive"] and stats.loc[3, "reliability_p"] > 0.01
     assert stats.loc[1, "reliability_p"] == pytest.approx(1 / 101)
+    # one sharp movie field: the rest of the movie far below its peak; a flat rate: close to it
+    assert stats.loc[1, "movie_modulation"] < 0.3 < stats.loc[3, "movie_modulation"]
     # identical repeats are perfectly reliable; a silent repeat makes it undefined
     counts = np.tile(np.random.default_rng(1).poisson(3, 90), (4, 1))
     assert us.reliability(counts, 30) == pytest.approx(1.0)

@@ -236,10 +236,8 @@ def planted_routes_figure(routes: pd.DataFrame) -> None:
         return
     plt = _plt()
     order, codes = list(dict.fromkeys(routes["route"])), list(dict.fromkeys(routes["planted"]))
-    shown = routes["ρ"].astype(float)
-    leaning = routes["ρ"].isna() & routes.get("leaning (SD)", pd.Series(np.nan, index=routes.index)).notna()
-    if leaning.any():   # a route measured as a leaning (SD) rather than a ρ (chapter 07's dictionary)
-        shown = shown.fillna(routes["leaning (SD)"].astype(float))
+    shown = cell_types.route_values(routes)
+    leaning = routes["ρ"].isna() & shown.notna()   # a route measured as a leaning (SD) rather than a ρ (chapter 07)
     wide = routes.assign(shown=shown, unit=np.where(leaning, " SD", ""))
     rho = wide.pivot(index="planted", columns="route", values="shown").loc[codes, order]
     unit = wide.pivot(index="planted", columns="route", values="unit").loc[codes, order]

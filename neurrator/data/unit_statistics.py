@@ -88,6 +88,14 @@ def reliability_null(counts: np.ndarray, frame_hz: float, n_null: int, rng: np.r
     return reliability(rolled, frame_hz)
 
 
+def movie_modulation(counts: np.ndarray, frame_hz: float) -> float:
+    """The mean of the trial-averaged :func:`smoothed_rates` over frames other than the peak, divided by the peak
+    (1: flat, 0: one sharp field); NaN for a unit silent in the movie."""
+    rate = smoothed_rates(counts, frame_hz).mean(0)
+    peak = int(np.argmax(rate))
+    return float(np.delete(rate, peak).mean() / rate[peak]) if rate[peak] > 0 else float("nan")
+
+
 def scene_counts(recording: Recording, unit_id: int) -> pd.DataFrame:
     """One row per natural-scenes presentation: its ``frame`` (-1: blank) and the unit's spike count in it."""
     table = recording.stimulus("natural_scenes")
@@ -110,8 +118,8 @@ def time_to_peak(spikes: np.ndarray, onsets: np.ndarray, duration: float = SCENE
 def unit_statistics(recording: Recording, unit_ids: Sequence[int], movie: str = "natural_movie_one",
                     n_null: int = 200, alpha: float = 0.01, seed: int = 0) -> pd.DataFrame:
     """One row per unit (index ``unit_id``): firing rate during the movie and the scenes (Hz), movie reliability,
-    its null p and ``responsive``, lifetime sparseness and Fano factor of the scene responses, time to peak at the
-    preferred scene (ms)."""
+    its null p and ``responsive``, the movie's non-peak / peak rate (:func:`movie_modulation`), lifetime sparseness
+    and Fano factor of the scene responses, time to peak at the preferred scene (ms)."""
     metric = _metrics()
     movie_table = recording.stimulus(movie)
     frame_hz = 1.0 / float(np.median(movie_table["stop_time"] - movie_table["start_time"]))
@@ -136,6 +144,7 @@ def unit_statistics(recording: Recording, unit_ids: Sequence[int], movie: str = 
                 "firing_rate_movie": metric.overall_firing_rate(*blocks[movie], spikes),
                 "firing_rate_ns": metric.overall_firing_rate(*blocks["natural_scenes"], spikes),
                 "reliability_movie": r, "reliability_p": p, "responsive": bool(p < alpha),
+                "movie_modulation": movie_modulation(counts, frame_hz),
                 "lifetime_sparseness_ns": metric.lifetime_sparseness(means.to_numpy()),
                 "fano_ns": metric.fano_factor(shown.loc[shown["frame"] == preferred, "count"].to_numpy()),
                 "time_to_peak_ns_ms": 1e3 * time_to_peak(

@@ -94,27 +94,14 @@ STATISTICS = {
 }
 
 
-def movie_modulation(recording, unit_ids: Sequence[int], movie: str = "natural_movie_one") -> pd.Series:
-    """Per unit: the mean of its trial-averaged, Gaussian-smoothed movie rate (as for reliability) over frames other
-    than the peak, divided by the peak (1: flat, 0: one sharp field)."""
-    out = {}
-    table = recording.stimulus(movie)
-    frame_hz = 1.0 / float(np.median(table["stop_time"] - table["start_time"]))
-    for unit in map(int, unit_ids):
-        rate = unit_statistics.smoothed_rates(unit_statistics.movie_counts(recording, unit, movie), frame_hz).mean(0)
-        peak = int(np.argmax(rate))
-        out[unit] = float(np.delete(rate, peak).mean() / rate[peak]) if rate[peak] > 0 else float("nan")
-    return pd.Series(out, name="movie_modulation")
-
-
 def session_statistics(recording, units: pd.DataFrame, group: str = "region", n_null: int = 200,
                        seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(per unit, noise pairs)`` of one session's ``units`` (index unit ids; ``group`` and ``region`` columns):
-    :func:`unit_statistics.unit_statistics` with :func:`movie_modulation`, and the mean noise correlation within
-    each group of the session with its number of pairs."""
+    :func:`unit_statistics.unit_statistics`, and the mean noise correlation within each group of the session with
+    its number of pairs."""
     ids = units.index.to_numpy()
     stats = unit_statistics.unit_statistics(recording, ids, n_null=n_null, seed=seed)
-    stats = stats.join(movie_modulation(recording, ids)).join(units[["region", group]].rename(columns={group: "group"}))
+    stats = stats.join(units[["region", group]].rename(columns={group: "group"}))
     corr = unit_statistics.noise_correlations(recording, ids)
     groups = units[group].to_numpy()
     pairs = pd.DataFrame({"noise_correlation": unit_statistics.mean_pair_correlation(corr, groups),

@@ -430,15 +430,19 @@ def planted_routes(routes: Mapping[str, pd.DataFrame], alpha: float = PLANTED_AL
     return correct_routes(table.rename(columns={"above": "above the rest"}), alpha)
 
 
-def correct_routes(table: pd.DataFrame, alpha: float = PLANTED_ALPHA, value: str = "ρ") -> pd.DataFrame:
-    """Holm over every p of a routes table (one family), and ``recovered``: q < ``alpha``, the route's value (ρ,
-    or where it has none its ``leaning (SD)``) above 0 and above the rest. Used again when a later chapter adds a route."""
+def route_values(table: pd.DataFrame) -> pd.Series:
+    """Each row's value in a routes table: its ρ, or where it has none its ``leaning (SD)`` (chapter 07's dictionary
+    route)."""
+    shown = table["ρ"].astype(float)
+    return shown.fillna(table["leaning (SD)"].astype(float)) if "leaning (SD)" in table else shown
+
+
+def correct_routes(table: pd.DataFrame, alpha: float = PLANTED_ALPHA) -> pd.DataFrame:
+    """Holm over every p of a routes table (one family), and ``recovered``: q < ``alpha``, the route's value
+    (:func:`route_values`) above 0 and above the rest. Used again when a later chapter adds a route."""
     table = table.copy()
     table["q"] = inference.correct(table["p"].to_numpy(float), "holm") if len(table) else []
-    shown = table[value].astype(float)
-    if "leaning (SD)" in table:
-        shown = shown.fillna(table["leaning (SD)"].astype(float))
-    table["recovered"] = (table["q"] < alpha) & (shown > 0) & table["above the rest"].astype(bool)
+    table["recovered"] = (table["q"] < alpha) & (route_values(table) > 0) & table["above the rest"].astype(bool)
     return table[[c for c in ROUTE_COLUMNS if c in table] + [c for c in table if c not in ROUTE_COLUMNS]]
 
 
