@@ -214,8 +214,9 @@ tables.show(calibration.summary_table(unit_stats, noise_pairs, preprocessing_fig
 published = calibration.published_table(unit_stats)
 tables.show(published[["regions", "simulated units", "simulated", "95% interval", "published", "published n", "verdict", "source"]],
             caption="Published values for real Allen Neuropixels units beside the simulated units of the same regions "
-                    "(95% interval: Wilson over units for a fraction, bootstrap over units for a mean); every quote "
-                    "is in neurrator.evaluation.calibration.PUBLISHED")
+                    "(95% interval: Wilson over units for a fraction, bootstrap over units for a mean; n: the simulated "
+                    "units; each row's interval on its own, no correction across the rows: a description, not a test "
+                    "family); every quote is in neurrator.evaluation.calibration.PUBLISHED")
 
 # %%
 preprocessing_figures.calibration_figure(unit_stats, published)
