@@ -107,3 +107,36 @@ def test_small_rows_may_move_more():
         "A1 [front, distinct]: 0.1 vs published 0.02 (tolerance ±0.05 + ±2/n, n = 900)"]
     with pytest.raises(KeyError, match="n_column"):
         results.table_record(table, {"distinct": results.FRACTION}, n_column="n")
+
+
+def test_before_after_puts_two_records_side_by_side():
+    before = {"tables": {"t": results.table_record(
+        pd.DataFrame({"r2": [0.5, 0.1], "units": [10, 20]}, index=["a", "b"]), {"r2": results.COSINE})}}
+    after = {"tables": {"t": results.table_record(
+        pd.DataFrame({"r2": [0.3, 0.2]}, index=["a", "c"]), {"r2": results.COSINE})}}
+    table = results.before_after(before, after, "t", ["r2"], labels=("v2", "v3"))
+    assert list(table.columns) == [("r2", "v2"), ("r2", "v3")]
+    assert table.loc["a", ("r2", "v2")] == 0.5 and table.loc["a", ("r2", "v3")] == 0.3
+    assert np.isnan(table.loc["b", ("r2", "v3")]) and np.isnan(table.loc["c", ("r2", "v2")])   # a row one lacks
+    assert results.before_after(None, after, "t", ["r2"])[("r2", "before")].isna().all()
+    with pytest.raises(KeyError, match="no_such"):
+        results.before_after(before, after, "no_such", ["r2"])
+
+
+def test_earlier_world_records_are_kept_for_the_demo_profile_only():
+    from neurrator.world.simulate import WORLD_VERSION
+
+    kept = results.earlier_world("08_baselines", WORLD_VERSION - 1, "demo")
+    assert kept is not None and kept["profile"] == "demo" and "Linear ceiling" in kept["tables"]
+    assert results.earlier_world("08_baselines", WORLD_VERSION - 1, "paper") is None   # a real cache has no earlier world
+    assert results.earlier_world("08_baselines", WORLD_VERSION, "demo") is None        # the current world is not history
+
+
+def test_change_text_reads_a_before_after_column():
+    before = {"tables": {"t": {"rows": {"V1": {"crossing": 3.0}, "LGd": {"crossing": None}}}}}
+    after = {"tables": {"t": {"rows": {"V1": {"crossing": 40.0}, "LGd": {"crossing": 120.0}}}}}
+    table = results.before_after(before, after, "t", ["crossing"])
+    assert results.change_text(table, "crossing", digits=0) == "V1 3 → 40; LGd – → 120"
+    assert results.change_text(table, "crossing", rows=["LGd"], digits=0) == "LGd – → 120"
+    with pytest.raises(KeyError, match="units"):
+        results.change_text(table, "units")

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -133,3 +135,27 @@ def test_calibration_units_take_areas_from_wild_type_sessions_and_types_from_tag
     tags = pd.DataFrame({"session_id": [2, 2], "tagged": [True, False]}, index=[20, 21])
     chosen = calibration.calibration_units(units, tags)
     assert chosen["group"].to_dict() == {10: "VISp", 11: "hippocampus", 20: "SST"}
+
+
+def test_gain_table_shows_every_family_before_and_after():
+    from neurrator.world.population import GAIN_RANGE
+
+    table = calibration.gain_table()
+    assert set(table.index) == set(GAIN_RANGE)
+    assert table.loc["cortex", "world v2"] == "0.6–1.1" and table.loc["cortex", "world v3"] != "0.6–1.1"
+    assert table.loc["hippocampus"].tolist() == ["0–0", "0–0"]
+
+
+def test_gain_sweep_reads_the_benchmark_and_adds_the_published_row(tmp_path):
+    assert calibration.gain_sweep(tmp_path) is None          # a project without the measurement
+    rows = [{"gain": g, "repeats": r, "area": a, "units": 10, "responsive": 0.9, "non-peak / peak (responsive)": v,
+             "published": p} for g, v in [("v2", 0.1), ("v3", 0.4)] for r in (8, 20)
+            for a, p in [("V1", 0.35), ("LGN", 0.57)]]
+    path = tmp_path / calibration.GAIN_SWEEP
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"rows": rows}))
+    table = calibration.gain_sweep(tmp_path)
+    assert list(table.index)[:2] == [("v2", 8), ("v2", 20)] and table.index[-1] == ("published", "")
+    assert table.loc[("v3", 20), ("non-peak / peak (responsive)", "V1")] == 0.4
+    assert table.loc[("published", ""), ("non-peak / peak (responsive)", "LGN")] == 0.57
+    assert np.isnan(table.loc[("published", ""), ("responsive", "LGN")])

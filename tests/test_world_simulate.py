@@ -96,8 +96,10 @@ def test_lgd_is_repeat_locked_and_hippocampus_is_not(world, sst_session):
         smooth = lambda x: pd.DataFrame(x).rolling(5, min_periods=1).mean().to_numpy()  # noqa: E731
         a, b = smooth(first), smooth(second)
         reliability[code] = np.nanmean([np.corrcoef(a[:, j], b[:, j])[0, 1] for j in range(len(ids))])
-    assert reliability["lgd_dog"] > 0.4 and reliability["v1_energy"] > 0.3
-    assert reliability["hpc_drift"] < 0.15
+    # calibrated gains (world version 3) modulate shallowly: with two repeats per half LGd reads about 0.27, V1 about
+    # 0.13 and hippocampus about 0.01; a visual code lost to noise would read like hippocampus
+    assert reliability["lgd_dog"] > 0.15 and reliability["v1_energy"] > 0.06
+    assert reliability["hpc_drift"] < 0.03
 
 
 def test_planted_cell_type_preferences(world, sst_session):

@@ -10,7 +10,9 @@ blank. A simulated proportion is compared through its 95 % Wilson interval over 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -216,6 +218,36 @@ def published_table(stats: pd.DataFrame, published: Sequence[PublishedValue] = P
                      "published": round(entry.value, 3), "published n": entry.n or "", "verdict": verdict,
                      "source": entry.source, "quote": entry.quote})
     return pd.DataFrame(rows).set_index(["statistic", "group"])
+
+
+GAIN_SWEEP = Path("benchmarks") / "results" / "calibration_gain.json"
+
+
+def gain_sweep(root: str | Path | None = None) -> pd.DataFrame | None:
+    """What ``benchmarks/calibration_gain.py`` measured: per gain range and number of repeats, each area's responsive
+    fraction and the responsive units' mean non-peak / peak rate, beside the published value (None where the
+    project has no such measurement, e.g. an installed package)."""
+    from neurrator.config import find_project_root
+
+    root = Path(root) if root else find_project_root()
+    path = None if root is None else root / GAIN_SWEEP
+    if path is None or not path.is_file():
+        return None
+    rows = pd.DataFrame(json.loads(path.read_text())["rows"])
+    table = rows.pivot_table(index=["gain", "repeats"], columns="area", sort=False,
+                             values=["non-peak / peak (responsive)", "responsive"])
+    published = rows.groupby("area", sort=False)["published"].first()
+    table.loc[("published", ""), :] = [published.get(area, np.nan) if statistic.startswith("non-peak") else np.nan
+                                       for statistic, area in table.columns]
+    return table
+
+
+def gain_table() -> pd.DataFrame:
+    """Each unit family's gain range before (world version 2) and after the calibration."""
+    from neurrator.world.population import GAIN_RANGE, GAIN_RANGE_V2
+
+    return pd.DataFrame({"world v2": {f: f"{lo:g}–{hi:g}" for f, (lo, hi) in GAIN_RANGE_V2.items()},
+                         "world v3": {f: f"{lo:g}–{hi:g}" for f, (lo, hi) in GAIN_RANGE.items()}}).rename_axis("units")
 
 
 def verdict_text(table: pd.DataFrame) -> str:

@@ -158,6 +158,49 @@ def load_recorded(layout, chapter: str) -> dict:
     return json.loads(path.read_text())
 
 
+def earlier_world(chapter: str, world_version: int, profile: str) -> dict | None:
+    """The headline results ``chapter`` published on version ``world_version`` of the demo world, kept in the package
+    (``neurrator/evaluation/history/world_v<N>/<chapter>.json``) when the world changed; None when none was kept for
+    ``profile`` (a real cache has no earlier world)."""
+    from importlib import resources
+
+    path = resources.files("neurrator.evaluation") / "history" / f"world_v{int(world_version)}" / f"{chapter}.json"
+    if not path.is_file():
+        return None
+    kept = json.loads(path.read_text())
+    return kept if kept.get("profile") == profile else None
+
+
+def before_after(before: Mapping | None, after: Mapping, table: str, columns: list[str] | tuple[str, ...],
+                 labels: tuple[str, str] = ("before", "after")) -> pd.DataFrame:
+    """``table``'s ``columns`` in two results records (:func:`load`, :func:`load_recorded`) side by side: one row per
+    row of either record (NaN where one lacks it), columns ``(column, label)``; ``before`` None gives NaN."""
+    parts = {}
+    for label, kept in zip(labels, (before, after)):
+        rows = (kept or {}).get("tables", {}).get(table, {}).get("rows", {})
+        frame = pd.DataFrame.from_dict(rows, orient="index")
+        parts[label] = frame.reindex(columns=list(columns)) if len(frame) else pd.DataFrame(columns=list(columns))
+    if not len(parts[labels[1]]) and not len(parts[labels[0]]):
+        raise KeyError(f"neither record has a table {table!r}")
+    out = pd.concat(parts, axis=1).swaplevel(axis=1)
+    return out[[(column, label) for column in columns for label in labels]]
+
+
+def change_text(table: pd.DataFrame, column: str, rows: list[str] | None = None, digits: int = 2) -> str:
+    """``row before → after`` for ``rows`` (default all) of a :func:`before_after` table's ``column``, "; "-joined
+    ("–" for a value a record lacks, e.g. a pool that never crossed)."""
+    labels = [label for name, label in table.columns if name == column]
+    if len(labels) != 2:
+        raise KeyError(f"{column!r} is not a before/after column of this table (it has {sorted(set(table.columns))})")
+
+    def shown(value) -> str:
+        return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else (
+            f"{value:.{digits}f}" if isinstance(value, float) else str(value))
+
+    return "; ".join(f"{row} {shown(table.loc[row, (column, labels[0])])} → {shown(table.loc[row, (column, labels[1])])}"
+                     for row in (rows if rows is not None else table.index))
+
+
 def compare(expected: dict, actual: dict) -> list[str]:
     """Every difference beyond the expected file's tolerances, as readable lines (empty: all agree)."""
     problems = []

@@ -21,7 +21,8 @@ vip_luminance VIP interneurons: global luminance (lighting) of the frame
 ============  =====================================================================================
 
 Drives are z-scored per unit over all frames, passed through an exponential nonlinearity around
-the unit's baseline rate, and smoothed in time; trial-to-trial variability and Poisson spiking are
+the unit's baseline rate (with a gain per unit family, calibrated to published values:
+:data:`neurrator.world.population.GAIN_RANGE`), and smoothed in time; trial-to-trial variability and Poisson spiking are
 added by :mod:`neurrator.world.simulate`.
 
 The same seed gives the same spikes on any x86-64 machine. Matrix products, FFTs and the

@@ -47,8 +47,9 @@ UNIT_TABLE_COLUMNS = [
 
 #: Raise when a change to the simulation changes what it writes for the same config: a cache made by an
 #: older version is then simulated again instead of being reused (2: higher-area receptive fields map
-#: both axes with their own scale; session ids moved out of the Allen range).
-WORLD_VERSION = 2
+#: both axes with their own scale; session ids moved out of the Allen range; 3: visual gains calibrated to a published
+#: statistic, :data:`neurrator.world.population.GAIN_RANGE`).
+WORLD_VERSION = 3
 
 #: Session ids of the demo world (session k is ``first_session_id + 17 k``). Allen's ecephys sessions use
 #: 715093703..847657808 (Visual Coding Neuropixels) and ids above 1e9 (Visual Behavior), never this range.
