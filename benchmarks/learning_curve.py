@@ -179,7 +179,9 @@ def summarise(rows: dict, baseline_rows: dict) -> dict:
 
 def payload(machine: dict, rows: dict, baseline_rows: dict) -> dict:
     """What results/learning_curve.json holds."""
-    return {"command": "python benchmarks/learning_curve.py", "machine": machine,
+    from neurrator.world.simulate import WORLD_VERSION
+
+    return {"command": "python benchmarks/learning_curve.py", "machine": machine, "world_version": WORLD_VERSION,
             "recipes": {n: {"regime": r, **o} for n, (r, o) in RECIPES.items()},
             "results": rows, "baselines": baseline_rows, "summary": summarise(rows, baseline_rows)}
 

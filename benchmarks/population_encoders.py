@@ -28,6 +28,7 @@ from neurrator.evaluation.scaling import patch_cosines
 from neurrator.layout import DataLayout
 from neurrator.models.training import SpikeDecoder
 from neurrator.vlm.targets import PatchTargetStore
+from neurrator.world.simulate import WORLD_VERSION
 
 
 def held_out_cosine(decoder, test, targets, columns=None) -> float:
@@ -78,6 +79,7 @@ def main() -> None:
     print(pd.DataFrame({k: pd.json_normalize(v).iloc[0] for k, v in rows.items()}).to_string())
     save("population_encoders", {
         "what": "own encoder of a population: fine-tuned from the restricted pan-session encoder vs from scratch",
+        "world_version": WORLD_VERSION,
         "stimulus": args.stimulus, "regime": args.regime,
         "schedule": {"epochs": train_config.max_epochs, "windows_per_epoch": train_config.windows_per_epoch,
                      "batch_size": train_config.batch_size, "lr": train_config.lr},

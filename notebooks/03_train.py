@@ -148,6 +148,7 @@ tables.show(pd.Series({**asdict(encoder_config), **asdict(train_config)}, name=p
 # cheapest one (fewest optimiser steps) whose best validation cosine lies within {glue:text}`curve_margin` of
 # the plateau (the best any run reached): close enough that more training would not change a
 # chapter's conclusions, and below the tolerance within which the book's cosines are compared across machines.
+# The curve shown here was {glue:text}`curve_world`.
 
 # %%
 measured_curve = learning_curve.load()
@@ -160,6 +161,7 @@ else:
 # %% tags=["remove-input"]
 for key, value in heldout.learning_curve_texts(measured_curve).items():
     glue(key, value, display=False)
+glue("curve_world", learning_curve.world_note() or "measured on this book's world", display=False)
 
 # %% [markdown]
 # **Takeaway:** run to convergence ({glue:text}`sparse_random_converged_steps` steps), the encoder's
@@ -199,7 +201,8 @@ tables.show(trained_summary.drop(columns="training (s)"), digits=3, caption="Whe
 # **Takeaway:** the sparse-random model's best validation cosine is {glue:text}`sparse_random_best_val`
 # ({glue:text}`sparse_random_gap` below the plateau), the contiguous-middle model's
 # {glue:text}`contiguous_middle_best_val` ({glue:text}`contiguous_middle_gap` below); early stopping
-# ended {glue:text}`n_stopped_early` runs before their last scheduled epoch.
+# ended {glue:text}`n_stopped_early` runs before their last scheduled epoch. The plateau was
+# {glue:text}`curve_world`.
 
 # %% [markdown]
 # ## 3. Held-out frames: embedding metrics against a shuffled control

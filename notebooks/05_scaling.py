@@ -143,7 +143,8 @@ plt.show()
 single = learning_curve.measured_run(regimes[0], train_config)   # the same recipe on one session (the benchmark's)
 glue("pan_best", f"{decoders[regimes[0]].history_['val_score'].max():.2f}", display=False)
 glue("single_best", "not measured for this recipe" if single is None else
-     f"{single['best_val_cosine']:.2f} on session {single['session']}'s {single['units']} units", display=False)
+     f"{single['best_val_cosine']:.2f} on session {single['session']}'s {single['units']} units"
+     + (f", {learning_curve.world_note()}" if learning_curve.world_note() else ""), display=False)
 pan_summary = training_summary({f"pan-session, {r}": d for r, d in decoders.items()}, plateaus={
     f"pan-session, {r}": v for r, v in learning_curve.plateaus(scaling.POPULATION).items()})
 glue("pan_epochs", f"{pan_summary['epochs run'].iloc[0]} of {pan_summary['epochs scheduled'].iloc[0]}", display=False)
@@ -347,8 +348,8 @@ glue("largest_gap_change", results.change_text(crossing_change, "gap at largest"
 
 # %% [markdown]
 # **Takeaway:** crossings (units), before → after: {glue:text}`crossing_change`. The gap at the largest
-# size: {glue:text}`largest_gap_change`. Units that follow the movie less deeply carry less about each frame,
-# so a pool needs more of them to narrate above the floor.
+# size: {glue:text}`largest_gap_change`. Shallower units lowered how far above the floor a large pool
+# narrates, not the size at which a pool first gets above it: the crossing only asks for a mean gap above zero.
 
 # %% [markdown]
 # ## Summary

@@ -49,7 +49,8 @@ def test_converged_comparison_reads_the_longest_run_and_the_baselines(tmp_path):
         "summary": {"sparse_random": {"baselines": {"Ridge": {"heldout_patch_cosine": 0.8}, "peak_rss_mb": 1.0}},
                     "pan_session sparse_random": {"baselines": {}}}}))
     assert learning_curve.converged_comparison(tmp_path) == {"sparse_random": {"encoder (converged)": 0.7, "Ridge": 0.8}}
-    assert learning_curve.contrast_text(tmp_path) == "sparse random: encoder (converged) 0.70, Ridge 0.80"
+    text = learning_curve.contrast_text(tmp_path)
+    assert text.startswith("sparse random: encoder (converged) 0.70, Ridge 0.80 (measured on world version 2")
     assert "not measured" in learning_curve.contrast_text(tmp_path / "elsewhere")
 
 
@@ -80,3 +81,28 @@ def test_the_demo_preset_was_measured_on_chapter_05s_pseudo_mouse():
     assert single is not None, "the demo preset is not in benchmarks/results/learning_curve.json: re-run the benchmark"
     assert learning_curve.measured_run("pan_session sparse_random", config) is not None
     assert not profiles.get("demo").pan_session
+
+
+def test_world_note_names_a_curve_measured_on_another_world(tmp_path):
+    from neurrator.world.simulate import WORLD_VERSION
+
+    assert learning_curve.world_note(tmp_path) == ""                      # not measured: nothing to say
+    write_curve(tmp_path, 7)                                               # no world_version: measured on version 2
+    assert "world version 2" in learning_curve.world_note(tmp_path)
+    path = tmp_path / learning_curve.LEARNING_CURVE
+    path.write_text(json.dumps({**json.loads(path.read_text()), "world_version": WORLD_VERSION}))
+    assert learning_curve.world_note(tmp_path) == ""
+
+
+def test_own_schedule_evidence_names_the_world_it_was_measured_on(tmp_path):
+    from neurrator.world.simulate import WORLD_VERSION
+
+    path = tmp_path / learning_curve.POPULATION_ENCODERS
+    path.parent.mkdir(parents=True)
+    row = {"fine-tuned, 5 epochs": {"held-out patch cosine": 0.40, "seconds": 10.0},
+           "from scratch": {"held-out patch cosine": 0.41, "seconds": 77.0}}
+    path.write_text(json.dumps({"rows": {"SST:tagged": row}}))          # no world_version: version 2
+    assert "measured on world version 2" in learning_curve.own_schedule_evidence(5, tmp_path)
+    path.write_text(json.dumps({"rows": {"SST:tagged": row}, "world_version": WORLD_VERSION}))
+    text = learning_curve.own_schedule_evidence(5, tmp_path)
+    assert "world version" not in text and "SST 0.40 against 0.41 in 7.7x less time" in text

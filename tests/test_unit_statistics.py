@@ -149,7 +149,7 @@ def test_gain_table_shows_every_family_before_and_after():
 def test_gain_sweep_reads_the_benchmark_and_adds_the_published_row(tmp_path):
     assert calibration.gain_sweep(tmp_path) is None          # a project without the measurement
     rows = [{"gain": g, "repeats": r, "area": a, "units": 10, "responsive": 0.9, "non-peak / peak (responsive)": v,
-             "published": p} for g, v in [("v2", 0.1), ("v3", 0.4)] for r in (8, 20)
+             "non-peak / peak (all)": v + 0.1, "published": p} for g, v in [("v2", 0.1), ("v3", 0.4)] for r in (8, 20)
             for a, p in [("V1", 0.35), ("LGN", 0.57)]]
     path = tmp_path / calibration.GAIN_SWEEP
     path.parent.mkdir(parents=True)
@@ -159,3 +159,4 @@ def test_gain_sweep_reads_the_benchmark_and_adds_the_published_row(tmp_path):
     assert table.loc[("v3", 20), ("non-peak / peak (responsive)", "V1")] == 0.4
     assert table.loc[("published", ""), ("non-peak / peak (responsive)", "LGN")] == 0.57
     assert np.isnan(table.loc[("published", ""), ("responsive", "LGN")])
+    assert np.isnan(table.loc[("published", ""), ("non-peak / peak (all)", "LGN")])   # published for responsive units

@@ -17,6 +17,22 @@ def load(root: str | Path | None = None) -> dict | None:
     return json.loads(path.read_text()) if path is not None and path.is_file() else None
 
 
+def world_note(root: str | Path | None = None) -> str:
+    """Which demo world the learning curve was measured on, in words, where it is not the current one (a record
+    without ``world_version`` was measured before the world recorded it, on version 2); "" where it is current or
+    not measured."""
+    from neurrator.world.simulate import WORLD_VERSION
+
+    measured = load(root)
+    if measured is None:
+        return ""
+    version = int(measured.get("world_version", 2))
+    if version == WORLD_VERSION:
+        return ""
+    return (f"measured on world version {version}, before the world's calibration (this book's world is version "
+            f"{WORLD_VERSION}); its plateau is that world's: re-run benchmarks/learning_curve.py to measure this one")
+
+
 def plateaus(session_id: int | str, root: str | Path | None = None) -> dict[str, float]:
     """The measured plateau (the best validation patch cosine of any run) per split, for the splits the
     learning curve measured on ``session_id`` (a session id, or ``"pan_session"`` for chapter 05's pseudo-mouse,
@@ -67,8 +83,9 @@ def contrast_text(root: str | Path | None = None) -> str:
     comparison = converged_comparison(root)
     if not comparison:
         return "not measured in this project (run benchmarks/learning_curve.py)"
+    note = world_note(root)
     return "; ".join(f"{split.replace('_', ' ')}: " + ", ".join(f"{name} {value:.2f}" for name, value in row.items())
-                     for split, row in comparison.items())
+                     for split, row in comparison.items()) + (f" ({note})" if note else "")
 
 
 POPULATION_ENCODERS = Path("benchmarks") / "results" / "population_encoders.json"
@@ -86,4 +103,9 @@ def own_schedule_evidence(epochs: int, root: str | Path | None = None) -> str:
         return f"a {epochs}-epoch fine-tuning schedule was not measured against training from scratch here"
     parts = [f"{name.rpartition(':')[0]} {row[how]['held-out patch cosine']:.2f} against {row['from scratch']['held-out patch cosine']:.2f} "
              f"in {row['from scratch']['seconds'] / row[how]['seconds']:.1f}x less time" for name, row in rows.items()]
-    return "held-out patch cosine fine-tuned against from scratch: " + "; ".join(parts)
+    from neurrator.world.simulate import WORLD_VERSION
+
+    version = int(measured.get("world_version", 2))
+    where = "" if version == WORLD_VERSION else (f" (measured on world version {version}, before the calibration of "
+                                                 f"version {WORLD_VERSION})")
+    return "held-out patch cosine fine-tuned against from scratch" + where + ": " + "; ".join(parts)

@@ -225,7 +225,7 @@ GAIN_SWEEP = Path("benchmarks") / "results" / "calibration_gain.json"
 
 def gain_sweep(root: str | Path | None = None) -> pd.DataFrame | None:
     """What ``benchmarks/calibration_gain.py`` measured: per gain range and number of repeats, each area's responsive
-    fraction and the responsive units' mean non-peak / peak rate, beside the published value (None where the
+    fraction and the mean non-peak / peak rate of its responsive units (beside the published value) and of all units (None where the
     project has no such measurement, e.g. an installed package)."""
     from neurrator.config import find_project_root
 
@@ -235,9 +235,9 @@ def gain_sweep(root: str | Path | None = None) -> pd.DataFrame | None:
         return None
     rows = pd.DataFrame(json.loads(path.read_text())["rows"])
     table = rows.pivot_table(index=["gain", "repeats"], columns="area", sort=False,
-                             values=["non-peak / peak (responsive)", "responsive"])
+                             values=["non-peak / peak (responsive)", "non-peak / peak (all)", "responsive"])
     published = rows.groupby("area", sort=False)["published"].first()
-    table.loc[("published", ""), :] = [published.get(area, np.nan) if statistic.startswith("non-peak") else np.nan
+    table.loc[("published", ""), :] = [published.get(area, np.nan) if "responsive)" in statistic else np.nan
                                        for statistic, area in table.columns]
     return table
 
