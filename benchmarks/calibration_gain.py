@@ -47,9 +47,8 @@ def main() -> None:
     units = layout.units.reset_index(drop=True)
     raw = {name: unit_drives(units, StimulusDrives.from_frames(frames, stimuli.frame_info[name]["vehicle"].to_numpy(bool)))
            for name, frames in stimuli.arrays().items()}
-    family = np.where(units["cell_type"].ne(""), units["cell_type"],
-                      np.where(units["structure"].isin(population.CORTEX), "cortex", units["structure"]))
-    low, high = (np.array([population.GAIN_RANGE.get(f, (0, 0))[i] for f in family]) for i in (0, 1))
+    family = population.unit_family(units)
+    low, high = (np.array([population.GAIN_RANGE[f][i] for f in family]) for i in (0, 1))
     place = np.where(high > low, (units["gain"] - low) / np.where(high > low, high - low, 1), 0.5)
     calibrated = np.isin(family, CALIBRATED)
     published = {p.group: p.value for p in PUBLISHED if p.statistic == "movie_modulation"}
@@ -69,9 +68,7 @@ def main() -> None:
                 responsive, depth = [], []
                 for j in chosen:
                     c = counts[:, :, j]
-                    r = unit_statistics.reliability(c, 30.0)
-                    null = unit_statistics.reliability_null(c, 30.0, 200, rng)
-                    responsive.append((1 + np.sum(null >= r)) / 201 < 0.01 if np.isfinite(r) else False)
+                    responsive.append(unit_statistics.reliability_test(c, 30.0, 200, rng)[1] < 0.01)
                     depth.append(unit_statistics.movie_modulation(c, 30.0))
                 responsive, depth = np.array(responsive), np.array(depth)
                 rows.append({"gain": label, "repeats": repeats, "area": area, "units": len(chosen),

@@ -35,6 +35,16 @@ def find_project_root(start: str | os.PathLike | None = None) -> Path | None:
     return None
 
 
+def read_benchmark(relative: str | os.PathLike, root: str | os.PathLike | None = None) -> dict | None:
+    """A benchmark's saved results (``relative`` to the project root, e.g. ``benchmarks/results/<name>.json``); None
+    where the project has none (e.g. an installed package, or a benchmark not run)."""
+    import json
+
+    root = Path(root) if root else find_project_root()
+    path = None if root is None else root / relative
+    return json.loads(path.read_text()) if path is not None and path.is_file() else None
+
+
 def resolve_data_dir(data_dir: str | os.PathLike | None = None, create: bool = True) -> Path:
     """Resolve the data directory (argument > ``$NEURRATOR_DATA`` > ``<project>/data`` > ``./data``)."""
     if data_dir in (None, ""):

@@ -2,31 +2,33 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from neurrator.config import find_project_root
+from neurrator.config import read_benchmark
 
 LEARNING_CURVE = Path("benchmarks") / "results" / "learning_curve.json"
 
 
 def load(root: str | Path | None = None) -> dict | None:
     """``benchmarks/learning_curve.py``'s results (None where the project has none, e.g. an installed package)."""
-    root = Path(root) if root else find_project_root()
-    path = None if root is None else root / LEARNING_CURVE
-    return json.loads(path.read_text()) if path is not None and path.is_file() else None
+    return read_benchmark(LEARNING_CURVE, root)
+
+
+def measured_on(measured: dict) -> int:
+    """The demo world version a benchmark's results were measured on (a record without ``world_version`` was
+    measured before the benchmarks recorded it, on version 2)."""
+    return int(measured.get("world_version", 2))
 
 
 def world_note(root: str | Path | None = None) -> str:
-    """Which demo world the learning curve was measured on, in words, where it is not the current one (a record
-    without ``world_version`` was measured before the world recorded it, on version 2); "" where it is current or
-    not measured."""
+    """Which demo world the learning curve was measured on (:func:`measured_on`), in words, where it is not the
+    current one; "" where it is current or not measured."""
     from neurrator.world.simulate import WORLD_VERSION
 
     measured = load(root)
     if measured is None:
         return ""
-    version = int(measured.get("world_version", 2))
+    version = measured_on(measured)
     if version == WORLD_VERSION:
         return ""
     return (f"measured on world version {version}, before the world's calibration (this book's world is version "
@@ -94,9 +96,7 @@ POPULATION_ENCODERS = Path("benchmarks") / "results" / "population_encoders.json
 def own_schedule_evidence(epochs: int, root: str | Path | None = None) -> str:
     """What ``benchmarks/population_encoders.py`` measured for an own encoder fine-tuned ``epochs`` epochs against one
     trained from scratch with the full schedule, in words; says so where it was not measured."""
-    root = Path(root) if root else find_project_root()
-    path = None if root is None else root / POPULATION_ENCODERS
-    measured = json.loads(path.read_text()) if path is not None and path.is_file() else None
+    measured = read_benchmark(POPULATION_ENCODERS, root)
     how = f"fine-tuned, {epochs} epochs"
     rows = {name: row for name, row in (measured or {}).get("rows", {}).items() if how in row}
     if not rows:
@@ -105,7 +105,7 @@ def own_schedule_evidence(epochs: int, root: str | Path | None = None) -> str:
              f"in {row['from scratch']['seconds'] / row[how]['seconds']:.1f}x less time" for name, row in rows.items()]
     from neurrator.world.simulate import WORLD_VERSION
 
-    version = int(measured.get("world_version", 2))
+    version = measured_on(measured)
     where = "" if version == WORLD_VERSION else (f" (measured on world version {version}, before the calibration of "
                                                  f"version {WORLD_VERSION})")
     return "held-out patch cosine fine-tuned against from scratch" + where + ": " + "; ".join(parts)

@@ -88,6 +88,14 @@ def reliability_null(counts: np.ndarray, frame_hz: float, n_null: int, rng: np.r
     return reliability(rolled, frame_hz)
 
 
+def reliability_test(counts: np.ndarray, frame_hz: float, n_null: int, rng: np.random.Generator) -> tuple[float, float]:
+    """:func:`reliability` and its p against :func:`reliability_null`'s ``n_null`` shifted copies (1 for a unit
+    silent in the movie)."""
+    r = reliability(counts, frame_hz)
+    null = reliability_null(counts, frame_hz, n_null, rng)
+    return r, float((1 + np.sum(null >= r)) / (1 + n_null)) if np.isfinite(r) else 1.0
+
+
 def movie_modulation(counts: np.ndarray, frame_hz: float) -> float:
     """The mean of the trial-averaged :func:`smoothed_rates` over frames other than the peak, divided by the peak
     (1: flat, 0: one sharp field); NaN for a unit silent in the movie."""
@@ -130,9 +138,7 @@ def unit_statistics(recording: Recording, unit_ids: Sequence[int], movie: str = 
     for unit in map(int, unit_ids):
         spikes = recording.spike_times[unit]
         counts = movie_counts(recording, unit, movie)
-        r = reliability(counts, frame_hz)
-        null = reliability_null(counts, frame_hz, n_null, rng)
-        p = (1 + np.sum(null >= r)) / (1 + n_null) if np.isfinite(r) else 1.0
+        r, p = reliability_test(counts, frame_hz, n_null, rng)
         shown = scene_counts(recording, unit)
         shown = shown[shown["frame"] >= 0]
         means = shown.groupby("frame")["count"].mean()

@@ -10,7 +10,6 @@ blank. A simulated proportion is compared through its 95 % Wilson interval over 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -227,13 +226,12 @@ def gain_sweep(root: str | Path | None = None) -> pd.DataFrame | None:
     """What ``benchmarks/calibration_gain.py`` measured: per gain range and number of repeats, each area's responsive
     fraction and the mean non-peak / peak rate of its responsive units (beside the published value) and of all units (None where the
     project has no such measurement, e.g. an installed package)."""
-    from neurrator.config import find_project_root
+    from neurrator.config import read_benchmark
 
-    root = Path(root) if root else find_project_root()
-    path = None if root is None else root / GAIN_SWEEP
-    if path is None or not path.is_file():
+    measured = read_benchmark(GAIN_SWEEP, root)
+    if measured is None:
         return None
-    rows = pd.DataFrame(json.loads(path.read_text())["rows"])
+    rows = pd.DataFrame(measured["rows"])
     table = rows.pivot_table(index=["gain", "repeats"], columns="area", sort=False,
                              values=["non-peak / peak (responsive)", "non-peak / peak (all)", "responsive"])
     published = rows.groupby("area", sort=False)["published"].first()

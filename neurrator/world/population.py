@@ -109,6 +109,14 @@ def _qc_metrics(rng: np.random.Generator, n: int) -> pd.DataFrame:
     return m
 
 
+def unit_family(units: pd.DataFrame) -> np.ndarray:
+    """Each unit's family, the key of :data:`BASELINE_HZ` and :data:`GAIN_RANGE`: its cell type if it has one, else
+    cortex, LGd, LP or hippocampus by its ``structure``."""
+    return np.where(units["cell_type"].ne(""), units["cell_type"],
+                    np.where(units["structure"].isin(CORTEX), "cortex",
+                             np.where(units["structure"].isin(["LGd", "LP"]), units["structure"], "hippocampus")))
+
+
 def build_units(index: int, genotype: str, channels: pd.DataFrame, n_units: int,
                 rng: np.random.Generator) -> pd.DataFrame:
     """Units with their location, planted code and code parameters (the ground truth), plus QC metrics."""
@@ -146,9 +154,7 @@ def build_units(index: int, genotype: str, channels: pd.DataFrame, n_units: int,
     units["readout_channels"] = [tuple(sorted(rng.choice(80, 3, replace=False))) for _ in range(n)]
     units["readout_weights"] = [tuple(np.round(rng.dirichlet(np.ones(3)), 3)) for _ in range(n)]
     units["latency_ms"] = [round(rng.uniform(*LATENCY_MS[c]), 1) for c in units["code"]]
-    family = np.where(units["cell_type"].ne(""), units["cell_type"],
-                      np.where(units["structure"].isin(CORTEX), "cortex",
-                               np.where(units["structure"].isin(["LGd", "LP"]), units["structure"], "hippocampus")))
+    family = unit_family(units)
     units["baseline_hz"] = np.array([BASELINE_HZ[f] for f in family]) * rng.lognormal(0, 0.4, n)
     low, high = (np.array([GAIN_RANGE[f][i] for f in family]) for i in (0, 1))
     units["gain"] = np.where(units["code"].eq("hpc_drift"), 0.0, low + (high - low) * rng.random(n))
