@@ -141,10 +141,11 @@ plt.show()
 
 # %% tags=["remove-input"]
 single = learning_curve.measured_run(regimes[0], train_config)   # the same recipe on one session (the benchmark's)
+single_world = learning_curve.world_note()
 glue("pan_best", f"{decoders[regimes[0]].history_['val_score'].max():.2f}", display=False)
 glue("single_best", "not measured for this recipe" if single is None else
      f"{single['best_val_cosine']:.2f} on session {single['session']}'s {single['units']} units"
-     + (f", {learning_curve.world_note()}" if learning_curve.world_note() else ""), display=False)
+     + (f", {single_world}" if single_world else ""), display=False)
 pan_summary = training_summary({f"pan-session, {r}": d for r, d in decoders.items()}, plateaus={
     f"pan-session, {r}": v for r, v in learning_curve.plateaus(scaling.POPULATION).items()})
 glue("pan_epochs", f"{pan_summary['epochs run'].iloc[0]} of {pan_summary['epochs scheduled'].iloc[0]}", display=False)

@@ -344,7 +344,7 @@ baseline_figures.linear_ceiling(ceiling)
 for name, value in linear_ceiling.ceiling_texts(ceiling).items():
     glue(name, value, display=False)
 glue("ceiling_folds", ceiling_folds, display=False)
-glue("ceiling_regime", regime.replace("_", " "), display=False)
+glue("narration_regime", regime.replace("_", " "), display=False)
 
 # %% [markdown]
 # **Takeaway:** between training frames a linear read-out of all {glue:text}`ceiling_units` units gets
@@ -390,7 +390,7 @@ glue("a1_change", results.change_text(a1_change, "SBERT matched",
 
 # %% [markdown]
 # **Takeaway:** the linear ceiling of all units (R², before → after): {glue:text}`ceiling_change`. Narration on
-# {glue:text}`ceiling_regime` (SBERT, before → after): {glue:text}`a1_change`.
+# {glue:text}`narration_regime` (SBERT, before → after): {glue:text}`a1_change`.
 
 # %% [markdown]
 # ## Summary
@@ -404,7 +404,7 @@ glue("a1_change", results.change_text(a1_change, "SBERT matched",
 # - **The linear ceiling:** between training frames {glue:text}`ceiling_random`, in new blocks
 #   {glue:text}`ceiling_blocks`: linear read-outs interpolate, they do not extrapolate.
 # - **The world's calibration** (version {glue:text}`world_version`) moved the ceiling of all units
-#   ({glue:text}`ceiling_change`) and narration on {glue:text}`ceiling_regime` ({glue:text}`a1_change`).
+#   ({glue:text}`ceiling_change`) and narration on {glue:text}`narration_regime` ({glue:text}`a1_change`).
 # - Against the paper, the demo's floor ({glue:text}`floor_sparse`) and its near-linear visual codes explain why its
 #   ordering differs; the paper profile runs the same comparison on the Allen data.
 #

@@ -140,3 +140,14 @@ def test_change_text_reads_a_before_after_column():
     assert results.change_text(table, "crossing", rows=["LGd"], digits=0) == "LGd – → 120"
     with pytest.raises(KeyError, match="units"):
         results.change_text(table, "units")
+
+
+def test_change_text_rounds_as_the_book_tables_do():
+    """0.665 is 0.66 in a book table (numpy rounds half to even); the takeaway beside it must say the same."""
+    from neurrator.book.tables import tidy
+
+    before = {"tables": {"t": {"rows": {"all": {"r2": 0.665}}}}}
+    after = {"tables": {"t": {"rows": {"all": {"r2": 0.445}}}}}
+    table = results.before_after(before, after, "t", ["r2"])
+    shown = tidy(table).loc["all"].tolist()
+    assert results.change_text(table, "r2") == f"all {shown[0]:.2f} → {shown[1]:.2f}" == "all 0.66 → 0.44"

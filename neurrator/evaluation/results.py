@@ -193,9 +193,9 @@ def change_text(table: pd.DataFrame, column: str, rows: list[str] | None = None,
     if len(labels) != 2:
         raise KeyError(f"{column!r} is not a before/after column of this table (it has {sorted(set(table.columns))})")
 
-    def shown(value) -> str:
+    def shown(value) -> str:   # rounded as the book's tables round (numpy: half to even), so text and table agree
         return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else (
-            f"{value:.{digits}f}" if isinstance(value, float) else str(value))
+            f"{np.round(value, digits):.{digits}f}" if isinstance(value, float) else str(value))
 
     return "; ".join(f"{row} {shown(table.loc[row, (column, labels[0])])} → {shown(table.loc[row, (column, labels[1])])}"
                      for row in (rows if rows is not None else table.index))

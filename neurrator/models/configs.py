@@ -25,7 +25,9 @@ class TrainConfig:
 
     ``windows_per_epoch``: a seeded sample of the training windows per epoch (None: all of them);
     ``val_windows``: a fixed seeded subset of the validation windows (None: all of them);
-    ``threads``: CPU threads used while training (fixed, so results do not depend on the machine's cores);
+    ``threads``: CPU threads used while training and predicting (fixed, so results do not depend on the machine's
+    cores; one: a second thread made the demo encoder's training slower, alone and beside other work, and cost more
+    CPU, benchmarks/training_threads.py);
     ``min_delta``: early stopping counts an epoch as progress only when the validation score beats the last
     counted score by more than this (0: any gain, the paper's rule); the weights kept are always the best epoch's.
     """
@@ -45,4 +47,4 @@ class TrainConfig:
     seed: int = 0
     amp: bool = True
     device: str = "auto"
-    threads: int | None = 2
+    threads: int | None = 1
