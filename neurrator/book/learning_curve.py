@@ -14,22 +14,23 @@ def load(root: str | Path | None = None) -> dict | None:
     return read_benchmark(LEARNING_CURVE, root)
 
 
-def measured_on(measured: dict) -> int:
-    """The demo world version a benchmark's results were measured on (a record without ``world_version`` was
-    measured before the benchmarks recorded it, on version 2)."""
-    return int(measured.get("world_version", 2))
+def other_world(measured: dict | None) -> int | None:
+    """The demo world version a benchmark's results were measured on, where it is not this book's (None: the current
+    world, or nothing measured). A record without ``world_version`` was measured before the benchmarks recorded
+    it, on version 2."""
+    from neurrator.world.simulate import WORLD_VERSION
+
+    version = None if measured is None else int(measured.get("world_version", 2))
+    return None if version == WORLD_VERSION else version
 
 
 def world_note(root: str | Path | None = None) -> str:
-    """Which demo world the learning curve was measured on (:func:`measured_on`), in words, where it is not the
+    """Which demo world the learning curve was measured on (:func:`other_world`), in words, where it is not the
     current one; "" where it is current or not measured."""
     from neurrator.world.simulate import WORLD_VERSION
 
-    measured = load(root)
-    if measured is None:
-        return ""
-    version = measured_on(measured)
-    if version == WORLD_VERSION:
+    version = other_world(load(root))
+    if version is None:
         return ""
     return (f"measured on world version {version}, before the world's calibration (this book's world is version "
             f"{WORLD_VERSION}); its plateau is that world's: re-run benchmarks/learning_curve.py to measure this one")
@@ -105,7 +106,7 @@ def own_schedule_evidence(epochs: int, root: str | Path | None = None) -> str:
              f"in {row['from scratch']['seconds'] / row[how]['seconds']:.1f}x less time" for name, row in rows.items()]
     from neurrator.world.simulate import WORLD_VERSION
 
-    version = measured_on(measured)
-    where = "" if version == WORLD_VERSION else (f" (measured on world version {version}, before the calibration of "
-                                                 f"version {WORLD_VERSION})")
+    version = other_world(measured)
+    where = "" if version is None else (f" (measured on world version {version}, before the calibration of "
+                                        f"version {WORLD_VERSION})")
     return "held-out patch cosine fine-tuned against from scratch" + where + ": " + "; ".join(parts)
